@@ -1,0 +1,47 @@
+# learnapp: the commands a newcomer types. `make run` and `make test` set everything up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app learnapp
+HOST ?= 127.0.0.1
+PORT ?= 5000
+# Debian packages: Pango and fonts for PDF certificates; chromium for browser tests; wrk for make bench.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk
+BROWSER_PACKAGES := chromium
+
+.PHONY: run test lint bench soak check-system clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+# Re-install only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+check-system:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "Missing Debian packages (certificates need them):$$missing"; \
+	echo "Install with: sudo apt-get install$$missing"; fi
+
+run: $(VENV)/.installed check-system
+	$(FLASK) content check
+	$(FLASK) db upgrade
+	$(FLASK) demo
+	@echo "Serving on http://$(HOST):$(PORT)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed check-system
+	@command -v chromium >/dev/null || echo "chromium is missing: browser tests will be skipped (sudo apt-get install $(BROWSER_PACKAGES))"
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(BIN)/ruff check learnapp tests bench migrations
+	$(BIN)/ruff format --check learnapp tests bench migrations
+
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,137 @@
+"""Flask commands: content check, db upgrade, users create, demo."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+
+from learnapp.config import ROOT
+from learnapp.content import ContentError, load_content
+
+DEMO_PASSWORD = "learnapp-demo"  # noqa: S105 - development accounts only; refused in production
+DEMO_ACCOUNTS = (
+    ("learner@example.com", "Demo Learner", "learner"),
+    ("instructor@example.com", "Demo Instructor", "instructor"),
+)
+
+
+@click.group("content")
+def content_group() -> None:
+    """Lesson and quiz content."""
+
+
+@content_group.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def content_check(as_json: bool) -> None:
+    """Validate lessons/ and quizzes/; print each problem with its file and line."""
+    try:
+        catalogue = load_content(
+            current_app.config["LESSONS_DIR"], current_app.config["QUIZZES_DIR"]
+        )
+    except ContentError as error:
+        if as_json:
+            click.echo(
+                json.dumps({"ok": False, "problems": [vars(p) for p in error.problems]}, indent=2)
+            )
+        else:
+            for problem in error.problems:
+                click.echo(str(problem), err=True)
+            click.echo(f"{len(error.problems)} problem(s) found.", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps({"ok": True, **catalogue.summary()}, indent=2))
+        return
+    lessons, quizzes = catalogue.lessons.values(), catalogue.quizzes.values()
+    click.echo(
+        f"content {catalogue.version}: {sum(len(lesson.sections) for lesson in lessons)} sections in "
+        f"{len(lessons)} lesson(s), {sum(len(q.questions) for q in quizzes)} questions in {len(quizzes)} quiz(zes): OK"
+    )
+
+
+@click.group("db")
+def db_group() -> None:
+    """The database schema."""
+
+
+def alembic_config(database_url: str):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+@db_group.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every Alembic migration not yet applied."""
+    from alembic import command
+
+    command.upgrade(alembic_config(current_app.config["DATABASE_URL"]), "head")
+    click.echo("database schema is up to date")
+
+
+@click.group("users")
+def users_group() -> None:
+    """Accounts."""
+
+
+@users_group.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option(
+    "--role",
+    type=click.Choice(["learner", "instructor", "admin"]),
+    default="learner",
+    show_default=True,
+)
+@click.password_option(help="Prompted for when not given.")
+def users_create(email: str, name: str, role: str, password: str) -> None:
+    """Create an account."""
+    from learnapp import accounts
+    from learnapp.db import get_session
+
+    session = get_session()
+    try:
+        user = accounts.create_user(session, email=email, name=name, password=password, role=role)
+    except accounts.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    session.commit()
+    click.echo(f"created {user.role} {user.email}")
+
+
+@click.command("demo")
+@click.option(
+    "--learners",
+    type=click.IntRange(0, 100_000),
+    default=0,
+    show_default=True,
+    help="Also seed a cohort of this many demo learners.",
+)
+def demo(learners: int) -> None:
+    """Create the development demo accounts when missing, and print them."""
+    from learnapp import accounts
+    from learnapp.db import get_session
+
+    if current_app.config["ENV"] == "production":
+        raise click.ClickException("demo accounts are for development only, not production")
+    session = get_session()
+    for email, name, role in DEMO_ACCOUNTS:
+        if accounts.find_by_email(session, email) is None:
+            accounts.create_user(session, email=email, name=name, password=DEMO_PASSWORD, role=role)
+    session.commit()
+    if learners:
+        from learnapp.demo import seed_cohort
+
+        seed_cohort(session, learners)
+    click.echo("Demo accounts (development only):")
+    for email, _name, role in DEMO_ACCOUNTS:
+        click.echo(f"  {role:<10} {email:<26} password: {DEMO_PASSWORD}")
+
+
+def init_app(app: Flask) -> None:
+    for command in (content_group, db_group, users_group, demo):
+        app.cli.add_command(command)

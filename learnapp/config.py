@@ -1,0 +1,81 @@
+"""Configuration: defaults, then instance/config.py, then LEARNAPP_* environment, then overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+DEFAULTS: dict[str, Any] = {
+    "ENV": "development",
+    "LESSONS_DIR": str(ROOT / "lessons"),
+    "QUIZZES_DIR": str(ROOT / "quizzes"),
+    "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    # OWASP: scrypt N=2^15 (here 2^16), r=8, p=1. Tests lower it; see tests/conftest.py.
+    "PASSWORD_HASH_METHOD": "scrypt:65536:8:1",
+    "RATELIMIT_STORAGE_URL": "memory://",
+    "LOGIN_FAILURES_PER_ACCOUNT": "5 per 15 minutes",
+    "LOGIN_FAILURES_PER_ADDRESS": "30 per 15 minutes",
+    "SITE_NAME": "learnapp",
+    "ORGANISATION": "learnapp first-aid training",
+    "PUBLIC_URL": None,
+    "TIME_ZONE": "UTC",
+    "TRUSTED_HOSTS": None,
+    "PROXY_FIX": False,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+}
+
+# Environment variables read as LEARNAPP_<KEY>; values that look like JSON (numbers,
+# booleans, lists) are decoded so that LEARNAPP_PROXY_FIX=true means True.
+ENV_PREFIX = "LEARNAPP_"
+
+
+def _decode(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def from_environment(environ: os._Environ[str] | dict[str, str]) -> dict[str, Any]:
+    """The LEARNAPP_* variables as configuration keys."""
+    return {
+        key.removeprefix(ENV_PREFIX): _decode(value)
+        for key, value in environ.items()
+        if key.startswith(ENV_PREFIX)
+    }
+
+
+def secret_key_for(instance_path: Path) -> str:
+    """Read the instance's generated secret key, creating it once when absent."""
+    path = instance_path / "secret_key"
+    if not path.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        # Written aside, then linked into place: two workers starting at once agree on one
+        # key, and neither can read a half-written file.
+        draft = instance_path / f"secret_key.{os.getpid()}"
+        draft.write_text(secrets.token_hex(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
+
+
+def database_url_for(instance_path: Path) -> str:
+    """The default database: a SQLite file inside the instance folder."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{instance_path / 'learnapp.sqlite3'}"

@@ -1,0 +1,199 @@
+"""Pure grading: turn submitted form values into a response and score it against a question.
+
+Partial credit, documented in docs/authoring.md:
+- single, true_false: all or nothing.
+- multiple: each ticked key earns points/keys, each ticked distractor costs points/distractors,
+  never below zero, so ticking everything scores 0.
+- matching: points x (pairs matched correctly / pairs).
+- ordering: points x (items in their correct position / items).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+from learnapp.content import Question, Quiz
+
+
+class InvalidResponse(ValueError):
+    """The submitted values name something that is not part of the question."""
+
+
+@dataclass(frozen=True)
+class Grade:
+    score: Fraction
+    points: int
+
+    @property
+    def correct(self) -> bool:
+        return self.score == self.points
+
+
+# A response is JSON-ready: a str (single), a sorted list of str (multiple), a bool
+# (true_false), a {left pair id: right pair id} dict (matching), a list of item ids by
+# position (ordering); None when the learner left the question blank.
+Response = Any
+
+
+def _choice(question: Question, values: Sequence[str]) -> Response:
+    if not values or values == [""]:
+        return None
+    ids = {o.id for o in question.options}
+    if len(values) != 1 or values[0] not in ids:
+        raise InvalidResponse(f"question {question.id}: choose one of its options")
+    return values[0]
+
+
+def _choices(question: Question, values: Sequence[str]) -> Response:
+    ids = {o.id for o in question.options}
+    chosen = {v for v in values if v}
+    if chosen - ids or len(chosen) != len([v for v in values if v]):
+        raise InvalidResponse(f"question {question.id}: tick only its own options, once each")
+    return sorted(chosen) or None
+
+
+def _truth(question: Question, values: Sequence[str]) -> Response:
+    if not values or values == [""]:
+        return None
+    if len(values) != 1 or values[0] not in ("true", "false"):
+        raise InvalidResponse(f"question {question.id}: answer true or false")
+    return values[0] == "true"
+
+
+def _slots(
+    question: Question, values: Mapping[str, str], slots: Sequence[str], choices: set[str]
+) -> Response:
+    if set(values) - set(slots):
+        raise InvalidResponse(f"question {question.id}: unknown part")
+    if any(v and v not in choices for v in values.values()):
+        raise InvalidResponse(f"question {question.id}: choose from the listed answers")
+    return {slot: values.get(slot) or None for slot in slots}
+
+
+def parse_response(question: Question, values: Any) -> Response:
+    """Validate raw form values for a question: a list of str, or for matching and ordering a
+    mapping of part to chosen value. Raises InvalidResponse for anything the question lacks."""
+    if question.type == "single":
+        return _choice(question, values)
+    if question.type == "multiple":
+        return _choices(question, values)
+    if question.type == "true_false":
+        return _truth(question, values)
+    if question.type == "matching":
+        ids = [p.id for p in question.pairs]
+        response = _slots(question, values, ids, set(ids))
+        return response if any(response.values()) else None
+    ids = [i.id for i in question.items]
+    positions = [str(n) for n in range(1, len(ids) + 1)]
+    response = _slots(question, values, positions, set(ids))
+    return [response[p] for p in positions] if any(response.values()) else None
+
+
+def _grade_single(q: Question, r: Response) -> Fraction:
+    return Fraction(r == q.answer)
+
+
+def _grade_multiple(q: Question, r: Response) -> Fraction:
+    ticked = set(r or ())
+    distractors = {o.id for o in q.options} - q.answer
+    earned = Fraction(len(ticked & q.answer), len(q.answer))
+    lost = Fraction(len(ticked & distractors), len(distractors))
+    return max(Fraction(0), earned - lost)
+
+
+def _grade_true_false(q: Question, r: Response) -> Fraction:
+    return Fraction(r is q.answer)
+
+
+def _grade_matching(q: Question, r: Response) -> Fraction:
+    r = r if isinstance(r, dict) else {}
+    return Fraction(sum(r.get(p.id) == p.id for p in q.pairs), len(q.pairs))
+
+
+def _grade_ordering(q: Question, r: Response) -> Fraction:
+    r = r if isinstance(r, list) else []
+    return Fraction(sum(a == b.id for a, b in zip(r, q.items, strict=False)), len(q.items))
+
+
+GRADERS: dict[str, Callable[[Question, Response], Fraction]] = {
+    "single": _grade_single,
+    "multiple": _grade_multiple,
+    "true_false": _grade_true_false,
+    "matching": _grade_matching,
+    "ordering": _grade_ordering,
+}
+
+
+def grade(question: Question, response: Response) -> Grade:
+    """Score a parsed response; a blank response scores zero."""
+    fraction = Fraction(0) if response is None else GRADERS[question.type](question, response)
+    return Grade(score=fraction * question.points, points=question.points)
+
+
+# --- Drawing an attempt ------------------------------------------------------------------
+
+
+def draw_questions(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
+    """Choose and shuffle an attempt's questions.
+
+    Every critical question is drawn, then one per section that has none yet, then the rest
+    at random; each question's options (or pairs, or items) are shuffled. The result is what
+    an attempt stores: [{"id": ..., "order": [part ids as shown]}].
+    """
+    chosen = [q for q in quiz.questions if q.critical]
+    covered = {q.section for q in chosen}
+    rest = [q for q in quiz.questions if not q.critical]
+    rng.shuffle(rest)
+    for question in list(rest):
+        if question.section not in covered:
+            chosen.append(question)
+            covered.add(question.section)
+            rest.remove(question)
+    chosen += rest[: max(0, quiz.draw - len(chosen))]
+    rng.shuffle(chosen)
+    return [{"id": q.id, "order": shuffled_parts(q, rng)} for q in chosen]
+
+
+def shuffled_parts(question: Question, rng: random.Random) -> list[str]:
+    parts = [p.id for p in (question.options or question.pairs or question.items)]
+    rng.shuffle(parts)
+    return parts
+
+
+@dataclass(frozen=True)
+class Result:
+    score: Fraction
+    points: int
+    pass_mark: int
+    critical_missed: tuple[str, ...]
+    by_section: dict[str, tuple[Fraction, int]]
+
+    @property
+    def percent(self) -> float:
+        return float(self.score * 100 / self.points) if self.points else 0.0
+
+    @property
+    def passed(self) -> bool:
+        # A pass needs the mark and every critical (safety) question right.
+        return self.score * 100 >= self.pass_mark * self.points and not self.critical_missed
+
+
+def result_of(questions: Sequence[Question], grades: Sequence[Grade], pass_mark: int) -> Result:
+    """Total an attempt's grades: the mark, the critical questions missed, and per section."""
+    by_section: dict[str, tuple[Fraction, int]] = {}
+    for question, g in zip(questions, grades, strict=True):
+        score, points = by_section.get(question.section, (Fraction(0), 0))
+        by_section[question.section] = (score + g.score, points + g.points)
+    return Result(
+        score=sum((g.score for g in grades), Fraction(0)),
+        points=sum(g.points for g in grades),
+        pass_mark=pass_mark,
+        critical_missed=tuple(
+            q.id for q, g in zip(questions, grades, strict=True) if q.critical and not g.correct
+        ),
+        by_section=by_section,
+    )

@@ -1,0 +1,41 @@
+"""Learner progress services: sections read. They take a session and flush; callers commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from learnapp.content import Lesson, Section
+from learnapp.db import insert_ignoring_duplicates, utcnow
+from learnapp.models import SectionRead
+
+
+def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, datetime]:
+    """When the learner first read each section of the lesson, by section slug."""
+    rows = session.execute(
+        select(SectionRead.section, SectionRead.read_at).where(
+            SectionRead.user_id == user_id, SectionRead.lesson == lesson.slug
+        )
+    )
+    known = {s.slug for s in lesson.sections}
+    # Slugs of sections since removed from the lesson no longer count.
+    return {slug: read_at for slug, read_at in rows if slug in known}
+
+
+def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) -> bool:
+    """Record the section as read, once; True the first time."""
+    return insert_ignoring_duplicates(
+        session,
+        SectionRead,
+        user_id=user_id,
+        lesson=lesson.slug,
+        section=section.slug,
+        read_at=utcnow(),
+    )
+
+
+def resume_point(lesson: Lesson, read: dict[str, datetime]) -> Section | None:
+    """The first section not yet read, where a returning learner picks up."""
+    return next((s for s in lesson.sections if s.slug not in read), None)

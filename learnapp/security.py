@@ -1,0 +1,155 @@
+"""Who may do what: login manager, password hashing, throttles, safe redirects, headers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from flask import Flask, Response, abort, current_app, request, session
+from flask_login import LoginManager, current_user
+from limits import parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from learnapp.db import get_session
+from learnapp.models import User
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.login_message = "Please log in to continue."
+login_manager.login_message_category = "info"
+# flask-login's own "strong" protection would log users out when their address changes
+# (phones on the move); session versions in the user id give us revocation instead.
+login_manager.session_protection = None
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    raw_id, _, version = user_id.partition(":")
+    if not raw_id.isdigit() or not version.isdigit():
+        return None
+    user = get_session().get(User, int(raw_id))
+    if user is None or user.session_version != int(version) or not user.is_enabled:
+        return None
+    return user
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    if user is None:
+        # Hash anyway, so that an unknown e-mail takes as long as a wrong password.
+        generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Anonymous users are sent to log in; a signed-in user without the role gets 403."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+class Throttle:
+    """Counts events (failed logins, guesses) per key in storage all workers share."""
+
+    def __init__(self, storage_url: str) -> None:
+        self.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+
+    def allows(self, limit: str, *key: str) -> bool:
+        return self.limiter.test(parse(limit), *key)
+
+    def record(self, limit: str, *key: str) -> None:
+        self.limiter.hit(parse(limit), *key)
+
+    def forget(self, limit: str, *key: str) -> None:
+        self.limiter.clear(parse(limit), *key)
+
+    def retry_after(self, limit: str, *key: str) -> int:
+        """Seconds until the next event is allowed again."""
+        reset, _remaining = self.limiter.get_window_stats(parse(limit), *key)
+        return max(1, int(reset - time.time()))
+
+
+def throttle() -> Throttle:
+    return current_app.extensions["learnapp.throttle"]
+
+
+def client_address() -> str:
+    # Behind a reverse proxy, ProxyFix (LEARNAPP_PROXY_FIX) has already put the real address here.
+    return request.remote_addr or "unknown"
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` when it is a path on this site, else None: no open redirects."""
+    if not target or target != target.strip() or any(c in target for c in "\\\t\r\n"):
+        return None
+    decoded = unquote(unquote(target))
+    for candidate in (target, decoded):
+        parts = urlsplit(candidate)
+        if (
+            parts.scheme
+            or parts.netloc
+            or not candidate.startswith("/")
+            or candidate.startswith("//")
+        ):
+            return None
+        if "\\" in candidate or any(ord(c) < 32 for c in candidate):
+            return None
+    return target
+
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+
+def add_security_headers(response: Response) -> Response:
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    if current_app.config["ENV"] == "production":
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    # Pages for a signed-in person are theirs alone: no shared or back-button caches.
+    if "_user_id" in session and "Cache-Control" not in headers:
+        headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    login_manager.init_app(app)
+    app.extensions["learnapp.throttle"] = Throttle(app.config["RATELIMIT_STORAGE_URL"])
+    app.after_request(add_security_headers)

@@ -1,0 +1,88 @@
+"""Blueprints, error pages and template helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, abort, current_app, render_template
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from learnapp.content import Catalogue, Lesson
+
+ERROR_MESSAGES = {
+    400: (
+        "Something in that request was not right",
+        "Please go back, reload the page and try again.",
+    ),
+    403: (
+        "This page is not for your account",
+        "If you think you should see it, ask your instructor.",
+    ),
+    404: ("We could not find that page", "The address may be mistyped, or the page has moved."),
+    405: ("That action is not available here", "Please use the buttons on the page."),
+    413: ("That upload is too large", "Please choose a smaller file."),
+    429: ("Too many tries", "Please wait a little and try again."),
+    500: (
+        "Something went wrong on our side",
+        "Nothing you did caused this. Please try again in a moment.",
+    ),
+}
+
+
+def catalogue() -> Catalogue:
+    return current_app.extensions["learnapp.content"]
+
+
+def lesson_or_404(slug: str) -> Lesson:
+    lesson = catalogue().lessons.get(slug)
+    if lesson is None:
+        abort(404)
+    return lesson
+
+
+def error_page(error: HTTPException | Exception) -> tuple[str, int]:
+    code = error.code if isinstance(error, HTTPException) and error.code else 500
+    title, advice = ERROR_MESSAGES.get(code, (getattr(error, "name", "Error"), ""))
+    if isinstance(error, CSRFError):
+        title, advice = (
+            "This form has expired",
+            "Please go back, reload the page and submit it again.",
+        )
+    return render_template("errors/error.html", code=code, title=title, advice=advice), code
+
+
+def init_app(app: Flask) -> None:
+    from learnapp.views import auth, lessons, public
+
+    for blueprint in (public.bp, auth.bp, lessons.bp):
+        app.register_blueprint(blueprint)
+    app.register_error_handler(HTTPException, error_page)
+    # Anything unexpected: a plain page, never a traceback.
+    app.register_error_handler(Exception, _unexpected)
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    zone = ZoneInfo(app.config["TIME_ZONE"])
+
+    @app.template_filter("when")
+    def when(moment: datetime | None, fmt: str = "%d %B %Y, %H:%M") -> str:
+        """A stored UTC time as the site's readers expect it."""
+        return "" if moment is None else moment.astimezone(zone).strftime(fmt).lstrip("0")
+
+    @app.template_filter("day")
+    def day(moment: datetime | None) -> str:
+        return when(moment, "%d %B %Y")
+
+    @app.context_processor
+    def site() -> dict[str, Any]:
+        return {
+            "site_name": app.config["SITE_NAME"],
+            "catalogue": app.extensions["learnapp.content"],
+        }
+
+
+def _unexpected(error: Exception) -> tuple[str, int]:
+    current_app.logger.exception("unhandled error", exc_info=error)
+    return error_page(error)

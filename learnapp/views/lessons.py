@@ -1,0 +1,74 @@
+"""The learner's journey: course page, sections, marking read, progress."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from learnapp import progress
+from learnapp.db import begin_write, get_session
+from learnapp.forms import EmptyForm
+from learnapp.views import catalogue, lesson_or_404
+
+bp = Blueprint("lessons", __name__, url_prefix="/lessons")
+
+
+@bp.get("/")
+def index():
+    lessons = list(catalogue().lessons.values())
+    if len(lessons) == 1:
+        return redirect(url_for("lessons.course", lesson_slug=lessons[0].slug))
+    return render_template("lessons/index.html", lessons=lessons)
+
+
+@bp.get("/<lesson_slug>/")
+@login_required
+def course(lesson_slug):
+    lesson = lesson_or_404(lesson_slug)
+    read = progress.sections_read(get_session(), current_user.id, lesson)
+    return render_template(
+        "lessons/course.html", lesson=lesson, read=read, resume=progress.resume_point(lesson, read)
+    )
+
+
+@bp.get("/<lesson_slug>/sections/<section_slug>")
+@login_required
+def section(lesson_slug, section_slug):
+    lesson = lesson_or_404(lesson_slug)
+    section = lesson.section(section_slug) or abort(404)
+    read = progress.sections_read(get_session(), current_user.id, lesson)
+    previous, following = lesson.neighbours(section.slug)
+    return render_template(
+        "lessons/section.html",
+        lesson=lesson,
+        section=section,
+        read=read,
+        previous=previous,
+        following=following,
+        form=EmptyForm(),
+    )
+
+
+@bp.post("/<lesson_slug>/sections/<section_slug>/read")
+@login_required
+def mark_read(lesson_slug, section_slug):
+    lesson = lesson_or_404(lesson_slug)
+    section = lesson.section(section_slug) or abort(404)
+    db = get_session()
+    begin_write(db)
+    progress.mark_read(db, current_user.id, lesson, section)
+    db.commit()
+    _, following = lesson.neighbours(section.slug)
+    if following is None:
+        return redirect(url_for("lessons.progress_page", lesson_slug=lesson.slug))
+    return redirect(
+        url_for("lessons.section", lesson_slug=lesson.slug, section_slug=following.slug)
+    )
+
+
+@bp.get("/<lesson_slug>/progress")
+@login_required
+def progress_page(lesson_slug):
+    lesson = lesson_or_404(lesson_slug)
+    read = progress.sections_read(get_session(), current_user.id, lesson)
+    return render_template("lessons/progress.html", lesson=lesson, read=read)

@@ -1,0 +1,186 @@
+"""Fixtures in the style of Flask's tutorial: app, client, runner, and factories.
+
+Every database test runs on SQLite, and also on PostgreSQL when LEARNAPP_TEST_DATABASE_URL
+names a server: this run then creates a database of its own there and drops it at the end.
+CSRF protection stays on: the test client adds a valid token to each form it posts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from itsdangerous import URLSafeTimedSerializer
+from sqlalchemy import create_engine, make_url, text
+
+from learnapp import create_app
+from learnapp.db import Base, get_engine, get_session
+from learnapp.models import User
+
+PASSWORD = "correct horse battery"
+POSTGRES_URL = os.environ.get("LEARNAPP_TEST_DATABASE_URL")
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+
+
+class CSRFClient(FlaskClient):
+    """A test client whose form posts carry a CSRF token, unless told `csrf=False`."""
+
+    def csrf_token(self) -> str:
+        with self.session_transaction() as session:
+            raw = session.setdefault("csrf_token", secrets.token_hex(20))
+        serializer = URLSafeTimedSerializer(self.application.secret_key, salt="wtf-csrf-token")
+        return serializer.dumps(raw)
+
+    def post(self, *args: Any, csrf: bool = True, **kwargs: Any) -> Any:
+        data = kwargs.get("data")
+        if csrf and (data is None or isinstance(data, dict)):
+            kwargs["data"] = {"csrf_token": self.csrf_token(), **(data or {})}
+        return super().post(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database for this test run alone, dropped at the end."""
+    assert POSTGRES_URL
+    server = make_url(POSTGRES_URL)
+    name = f"learnapp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = server.set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
+        engine = create_engine(url)
+        Base.metadata.create_all(engine)
+        engine.dispose()
+        yield url
+        return
+    url = request.getfixturevalue("postgres_database")
+    yield url
+    engine = create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
+    """Overridable per test module: the configuration `app` is built with."""
+    return {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "test-secret",
+        # A low scrypt cost keeps the suite fast; production uses the OWASP default.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        "RATELIMIT_STORAGE_URL": "memory://",
+        "PUBLIC_URL": "https://learn.example.org",
+    }
+
+
+@pytest.fixture
+def app(
+    app_config: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Flask]:
+    monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(app_config)
+    app.test_client_class = CSRFClient
+    yield app
+    get_engine(app).dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> CSRFClient:
+    return app.test_client()  # type: ignore[return-value]
+
+
+@pytest.fixture
+def runner(app: Flask) -> Any:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Any]:
+    """A session for arranging and checking rows outside requests."""
+    with app.app_context():
+        yield get_session()
+
+
+@pytest.fixture
+def create_user(app: Flask) -> Any:
+    """Factory: create_user(email=..., name=..., role=...) -> the new user's id."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(
+        email: str | None = None,
+        name: str = "Ada Learner",
+        role: str = "learner",
+        password: str = PASSWORD,
+    ) -> User:
+        from learnapp.accounts import create_user as create
+
+        with app.app_context():
+            session = get_session()
+            user = create(
+                session,
+                email=email or f"user{next(counter)}@example.com",
+                name=name,
+                password=password,
+                role=role,
+            )
+            session.commit()
+            return user
+
+    return make
+
+
+class AuthActions:
+    def __init__(self, client: CSRFClient) -> None:
+        self.client = client
+
+    def login(self, email: str, password: str = PASSWORD) -> Any:
+        return self.client.post("/auth/login", data={"email": email, "password": password})
+
+    def logout(self) -> Any:
+        return self.client.post("/auth/logout")
+
+
+@pytest.fixture
+def auth(client: CSRFClient) -> AuthActions:
+    return AuthActions(client)
+
+
+@pytest.fixture
+def learner(create_user: Any, auth: AuthActions) -> User:
+    """A learner, logged in on `client`."""
+    user = create_user(email="learner@example.com", name="Ada Learner")
+    assert auth.login("learner@example.com").status_code == 302
+    return user
+
+
+def count_rows(db: Any, model: Any) -> int:
+    from sqlalchemy import func, select
+
+    db.rollback()  # see what requests committed since this session last read
+    return db.scalar(select(func.count()).select_from(model))
+
+
+def form_errors(html: str) -> list[str]:
+    return re.findall(r'class="error"[^>]*>([^<]*)<', html)

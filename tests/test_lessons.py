@@ -1,0 +1,147 @@
+"""The learner's journey: course page, sections, marking read, resuming, progress."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from learnapp.models import SectionRead
+from tests.conftest import count_rows
+
+LESSON = "/lessons/spinal-muscle-spasm"
+SECTIONS = [
+    "spine-and-spasm",
+    "vehicle-accidents",
+    "sports-strains",
+    "poor-posture",
+    "joint-dysfunction",
+    "muscular-dysfunction",
+    "summary",
+]
+
+
+def progress_value(html: str) -> tuple[int, int]:
+    match = re.search(r'<progress [^>]*max="(\d+)" value="(\d+)"', html)
+    assert match, "no <progress> element on the page"
+    return int(match.group(2)), int(match.group(1))
+
+
+@pytest.mark.parametrize(
+    "path", [f"{LESSON}/", f"{LESSON}/sections/poor-posture", f"{LESSON}/progress"]
+)
+def test_lesson_pages_need_login(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/auth/login" in response.location
+
+
+def test_course_page_lists_sections_in_order_with_progress(client, learner):
+    html = client.get(f"{LESSON}/").text
+    positions = [html.index(f'/sections/{slug}"') for slug in SECTIONS]
+    assert positions == sorted(positions)
+    assert progress_value(html) == (0, 7)
+    assert "Start: The spine and what a spasm is" in html
+    assert "For education only" in html
+    assert "firstaidcprvictoria.ca" in html
+
+
+def test_section_page_shows_objectives_text_and_neighbours(client, learner):
+    html = client.get(f"{LESSON}/sections/poor-posture").text
+    assert "<h1>Poor posture</h1>" in html
+    assert 'id="the-chain-from-posture-to-spasm"' in html
+    assert 'rel="prev" href="/lessons/spinal-muscle-spasm/sections/sports-strains"' in html
+    assert 'rel="next" href="/lessons/spinal-muscle-spasm/sections/joint-dysfunction"' in html
+    assert "Mark as read and continue" in html
+
+
+@pytest.mark.parametrize(
+    "path",
+    [f"{LESSON}/sections/no-such-section", "/lessons/no-such-lesson/", f"{LESSON}/sections/x/read"],
+)
+def test_unknown_lesson_or_section_is_404(client, learner, path):
+    assert client.get(path).status_code in (404, 405)
+    assert client.get(path.removesuffix("/read")).status_code == 404
+
+
+def test_marking_read_records_once_and_moves_on(client, learner, db):
+    response = client.post(f"{LESSON}/sections/poor-posture/read")
+    assert response.status_code == 302
+    assert response.location.endswith("/sections/joint-dysfunction")
+    client.post(f"{LESSON}/sections/poor-posture/read")
+    assert count_rows(db, SectionRead) == 1
+    row = db.query(SectionRead).one()
+    assert (row.lesson, row.section, row.user_id) == (
+        "spinal-muscle-spasm",
+        "poor-posture",
+        learner.id,
+    )
+    first_read = row.read_at
+    client.post(f"{LESSON}/sections/poor-posture/read")
+    db.rollback()
+    assert db.query(SectionRead).one().read_at == first_read
+
+
+def test_last_section_leads_to_the_progress_page(client, learner):
+    response = client.post(f"{LESSON}/sections/summary/read")
+    assert response.location.endswith(f"{LESSON}/progress")
+
+
+def test_marking_read_without_csrf_token_is_refused_and_stores_nothing(client, learner, db):
+    response = client.post(f"{LESSON}/sections/poor-posture/read", csrf=False)
+    assert response.status_code == 400
+    assert "This form has expired" in response.text
+    assert count_rows(db, SectionRead) == 0
+
+
+def test_unknown_section_cannot_be_marked_read(client, learner, db):
+    assert client.post(f"{LESSON}/sections/made-up/read").status_code == 404
+    assert count_rows(db, SectionRead) == 0
+
+
+def test_learner_resumes_at_first_unread_section(client, learner):
+    for slug in SECTIONS[:3]:
+        client.post(f"{LESSON}/sections/{slug}/read")
+    html = client.get(f"{LESSON}/").text
+    assert "Continue: Poor posture" in html
+    assert progress_value(html) == (3, 7)
+
+
+def test_progress_page_shows_when_each_section_was_read(client, learner):
+    client.post(f"{LESSON}/sections/vehicle-accidents/read")
+    html = client.get(f"{LESSON}/progress").text
+    assert progress_value(html) == (1, 7)
+    assert html.count("Not yet") == 6
+
+
+def test_reading_everything_completes_the_bar(client, learner):
+    for slug in SECTIONS:
+        client.post(f"{LESSON}/sections/{slug}/read")
+    html = client.get(f"{LESSON}/").text
+    assert progress_value(html) == (7, 7)
+    assert "You have read every section." in html
+
+
+def test_progress_is_per_learner(client, learner, create_user, auth):
+    client.post(f"{LESSON}/sections/poor-posture/read")
+    auth.logout()
+    create_user(email="other@example.com")
+    auth.login("other@example.com")
+    assert progress_value(client.get(f"{LESSON}/").text) == (0, 7)
+
+
+def test_progress_survives_a_text_edit(app, client, learner, tmp_path):
+    """Progress is keyed by slug: changing a section's words keeps what was read."""
+    client.post(f"{LESSON}/sections/poor-posture/read")
+    import shutil
+
+    from learnapp.content import load_content
+
+    lessons = tmp_path / "lessons"
+    shutil.copytree(app.config["LESSONS_DIR"], lessons)
+    page = lessons / "spinal-muscle-spasm" / "poor-posture.md"
+    page.write_text(page.read_text() + "\nAn extra sentence added by an editor.\n")
+    app.extensions["learnapp.content"] = load_content(lessons, app.config["QUIZZES_DIR"])
+    html = client.get(f"{LESSON}/sections/poor-posture").text
+    assert "An extra sentence added by an editor." in html
+    assert progress_value(html) == (1, 7)
