@@ -20,6 +20,8 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_STORAGE_URL": "memory://",
     "LOGIN_FAILURES_PER_ACCOUNT": "5 per 15 minutes",
     "LOGIN_FAILURES_PER_ADDRESS": "30 per 15 minutes",
+    "QUIZ_RETAKE_COOLDOWN_MINUTES": 0,
+    "QUIZ_ATTEMPTS_PER_DAY": None,  # a daily cap delays a learner; it never locks them out
     "SITE_NAME": "learnapp",
     "ORGANISATION": "learnapp first-aid training",
     "PUBLIC_URL": None,

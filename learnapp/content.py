@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,6 +227,10 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Located:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         line = key_node.start_mark.line + 1 + loader.line_offset
+        if not isinstance(key, Hashable):
+            raise yaml.MarkedYAMLError(
+                problem="a key must be plain text", problem_mark=key_node.start_mark
+            )
         if key in result:
             raise yaml.MarkedYAMLError(
                 problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark
@@ -267,6 +271,11 @@ class _Checker:
     def mapping(self, value: Any, line: int, what: str) -> Located | None:
         if isinstance(value, Located):
             return value
+        if isinstance(value, dict):
+            # A document stored with an attempt comes back from JSON as a plain dict.
+            located = Located(value)
+            located.line, located.key_lines = line, {}
+            return located
         self.add(line, f"{what} must be a mapping of keys to values")
         return None
 
@@ -558,7 +567,10 @@ def _question(check: _Checker, data: Located, lesson: Lesson | None) -> Question
             check.add(data.line_of("answer"), f"{what}: 'answer' must be one option id")
             keys = []
         if qtype == "multiple" and (
-            not isinstance(answer, list) or len(answer) < 2 or len(set(answer)) != len(answer)
+            not isinstance(answer, list)
+            or len(answer) < 2
+            or not all(isinstance(key, str) for key in answer)
+            or len(set(answer)) != len(answer)
         ):
             check.add(
                 data.line_of("answer"),
@@ -692,8 +704,14 @@ def _check_drawable(
             quiz.line_of("draw"),
             f"quiz: too few questions to draw from: draw is {draw} but there are {len(questions)}",
         )
-    critical_sections = {q.section for q in questions if q.critical}
-    needed = sum(1 for q in questions if q.critical) + len(set(by_section) - critical_sections)
+    assessable = {q.section for q in questions if not q.critical}
+    for section in lesson.assessed_sections:
+        if by_section[section.slug] and section.slug not in assessable:
+            check.add(
+                quiz.line_of("questions"),
+                f"quiz: section {section.slug!r} has only critical questions; add one that tests its mechanism",
+            )
+    needed = sum(1 for q in questions if q.critical) + len(assessable)
     if needed > draw:
         check.add(
             quiz.line_of("draw"),
@@ -714,7 +732,7 @@ def load_content(lessons_dir: str | Path, quizzes_dir: str | Path) -> Catalogue:
         if not SLUG.match(folder.name):
             problems.append(
                 Problem(
-                    str(folder),
+                    str(folder.relative_to(lessons_root.parent)),
                     1,
                     "a lesson folder's name must be lowercase letters, digits and hyphens",
                 )

@@ -140,12 +140,13 @@ def grade(question: Question, response: Response) -> Grade:
 def draw_questions(quiz: Quiz, rng: random.Random) -> list[dict[str, Any]]:
     """Choose and shuffle an attempt's questions.
 
-    Every critical question is drawn, then one per section that has none yet, then the rest
-    at random; each question's options (or pairs, or items) are shuffled. The result is what
-    an attempt stores: [{"id": ..., "order": [part ids as shown]}].
+    Every critical question is drawn, then one non-critical question per section (critical
+    ones test safety, not the section's mechanism), then the rest at random; each question's
+    options (or pairs, or items) are shuffled. The result is what an attempt stores:
+    [{"id": ..., "order": [part ids as shown]}].
     """
     chosen = [q for q in quiz.questions if q.critical]
-    covered = {q.section for q in chosen}
+    covered: set[str] = set()
     rest = [q for q in quiz.questions if not q.critical]
     rng.shuffle(rest)
     for question in list(rest):
@@ -162,6 +163,11 @@ def shuffled_parts(question: Question, rng: random.Random) -> list[str]:
     parts = [p.id for p in (question.options or question.pairs or question.items)]
     rng.shuffle(parts)
     return parts
+
+
+def practice_order(question: Question) -> list[str]:
+    """A knowledge check's shuffle: not stored anywhere, so derived from the question id."""
+    return shuffled_parts(question, random.Random(question.id))  # noqa: S311 - layout, not security
 
 
 @dataclass(frozen=True)
@@ -197,3 +203,47 @@ def result_of(questions: Sequence[Question], grades: Sequence[Grade], pass_mark:
         ),
         by_section=by_section,
     )
+
+
+# --- Form values ---------------------------------------------------------------------------
+# The browser sees positions, never ids: option, pair and item ids follow the author's order
+# (the key is often "a", items are listed in their correct order), so sending them would
+# leak the answer. A form value is a 1-based position in the order stored with the attempt.
+
+
+def form_values(question: Question, order: Sequence[str], fields: Mapping[str, list[str]]) -> Any:
+    """Translate a question's raw form fields into the id-based values parse_response takes.
+
+    `fields` maps the part after the question's name ("" for the question itself, else the
+    slot number) to the values sent.
+    """
+
+    def part_at(raw: str) -> str:
+        if not raw:
+            return ""
+        if not raw.isdigit() or not 1 <= int(raw) <= len(order):
+            raise InvalidResponse(f"question {question.id}: {raw!r} is not one of its choices")
+        return order[int(raw) - 1]
+
+    if question.type in ("single", "multiple", "true_false"):
+        if set(fields) - {""}:
+            raise InvalidResponse(f"question {question.id}: unknown part")
+        sent = fields.get("", [])
+        return sent if question.type == "true_false" else [part_at(v) for v in sent]
+    slots = slot_names(question)
+    if set(fields) - set(slots):
+        raise InvalidResponse(f"question {question.id}: unknown part")
+    values: dict[str, str] = {}
+    for number, slot in slots.items():
+        sent = fields.get(number, [])
+        if len(sent) > 1:
+            raise InvalidResponse(f"question {question.id}: one choice per part")
+        values[slot] = part_at(sent[0]) if sent else ""
+    return values
+
+
+def slot_names(question: Question) -> dict[str, str]:
+    """Form slot number -> what parse_response calls that slot (a pair id, or a position)."""
+    if question.type == "matching":
+        return {str(n): p.id for n, p in enumerate(question.pairs, start=1)}
+    return {str(n): str(n) for n in range(1, len(question.items) + 1)}

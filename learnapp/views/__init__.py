@@ -46,6 +46,9 @@ def lesson_or_404(slug: str) -> Lesson:
 def error_page(error: HTTPException | Exception) -> tuple[str, int]:
     code = error.code if isinstance(error, HTTPException) and error.code else 500
     title, advice = ERROR_MESSAGES.get(code, (getattr(error, "name", "Error"), ""))
+    description = getattr(error, "description", None)
+    if code in (400, 409) and description and not description.startswith("The browser (or proxy)"):
+        advice = description  # our own message, written for the user
     if isinstance(error, CSRFError):
         title, advice = (
             "This form has expired",
@@ -55,9 +58,9 @@ def error_page(error: HTTPException | Exception) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
-    from learnapp.views import auth, lessons, public
+    from learnapp.views import auth, lessons, public, quizzes
 
-    for blueprint in (public.bp, auth.bp, lessons.bp):
+    for blueprint in (public.bp, auth.bp, lessons.bp, quizzes.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, error_page)
     # Anything unexpected: a plain page, never a traceback.

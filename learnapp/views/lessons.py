@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
-from learnapp import progress
+from learnapp import grading, progress
 from learnapp.db import begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.views import catalogue, lesson_or_404
@@ -38,8 +38,13 @@ def section(lesson_slug, section_slug):
     section = lesson.section(section_slug) or abort(404)
     read = progress.sections_read(get_session(), current_user.id, lesson)
     previous, following = lesson.neighbours(section.slug)
+    checks = catalogue().checks(lesson.slug)
+    practice = (
+        [(q, grading.practice_order(q)) for q in checks.for_section(section.slug)] if checks else []
+    )
     return render_template(
         "lessons/section.html",
+        practice=practice,
         lesson=lesson,
         section=section,
         read=read,

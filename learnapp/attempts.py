@@ -1,0 +1,279 @@
+"""Final-quiz services: eligibility, disclaimer, starting, submitting and ranking attempts.
+
+They take a session and flush; the view commits once.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from learnapp import grading
+from learnapp.content import Catalogue, ContentError, Lesson, Quiz, parse_quiz
+from learnapp.db import insert_ignoring_duplicates, utcnow
+from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion
+from learnapp.progress import sections_read
+
+
+class QuizClosed(Exception):
+    """The learner may not start an attempt now; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RetakePolicy:
+    cooldown: timedelta = timedelta(0)
+    per_day: int | None = None  # a daily cap can only delay a learner, never stop them
+
+
+@dataclass(frozen=True)
+class QuizStatus:
+    sections_left: int
+    acknowledged: bool
+    open_attempt_id: int | None
+    next_start: datetime | None  # when a cooldown or daily cap lets the learner retake
+
+    @property
+    def ready(self) -> bool:
+        return self.sections_left == 0 and self.acknowledged
+
+
+def acknowledged(session: Session, user_id: int, lesson: Lesson) -> bool:
+    return (
+        session.scalar(
+            select(DisclaimerAcknowledgement.id).where(
+                DisclaimerAcknowledgement.user_id == user_id,
+                DisclaimerAcknowledgement.lesson == lesson.slug,
+                DisclaimerAcknowledgement.version == lesson.disclaimer_version,
+            )
+        )
+        is not None
+    )
+
+
+def acknowledge(session: Session, user_id: int, lesson: Lesson) -> None:
+    """Record that the learner accepted this version of the educational-use disclaimer."""
+    insert_ignoring_duplicates(
+        session,
+        DisclaimerAcknowledgement,
+        user_id=user_id,
+        lesson=lesson.slug,
+        version=lesson.disclaimer_version,
+        acknowledged_at=utcnow(),
+    )
+
+
+def status(
+    session: Session, user_id: int, lesson: Lesson, quiz: Quiz, policy: RetakePolicy
+) -> QuizStatus:
+    read = sections_read(session, user_id, lesson)
+    open_id = session.scalar(
+        select(QuizAttempt.id).where(
+            QuizAttempt.user_id == user_id,
+            QuizAttempt.quiz_id == quiz.id,
+            QuizAttempt.state == "in_progress",
+        )
+    )
+    return QuizStatus(
+        sections_left=len(lesson.sections) - len(read),
+        acknowledged=acknowledged(session, user_id, lesson),
+        open_attempt_id=open_id,
+        next_start=_next_start(session, user_id, quiz, policy),
+    )
+
+
+def _next_start(
+    session: Session, user_id: int, quiz: Quiz, policy: RetakePolicy
+) -> datetime | None:
+    """When the retake policy next lets the learner start, or None when they may now."""
+    if not policy.cooldown and policy.per_day is None:
+        return None
+    now = utcnow()
+    recent = session.execute(
+        select(QuizAttempt.started_at, QuizAttempt.submitted_at)
+        .where(
+            QuizAttempt.user_id == user_id,
+            QuizAttempt.quiz_id == quiz.id,
+            QuizAttempt.started_at >= now - timedelta(days=1),
+        )
+        .order_by(QuizAttempt.started_at.desc())
+    ).all()
+    waits = []
+    last_submitted = next((row.submitted_at for row in recent if row.submitted_at), None)
+    if last_submitted and policy.cooldown:
+        waits.append(last_submitted + policy.cooldown)
+    if policy.per_day is not None and len(recent) >= policy.per_day:
+        waits.append(recent[policy.per_day - 1].started_at + timedelta(days=1))
+    latest = max(waits, default=None)
+    return latest if latest and latest > now else None
+
+
+def quiz_version(session: Session, quiz: Quiz, content_version: str) -> int:
+    """The stored copy of this quiz at this content version, saved on first use."""
+    insert_ignoring_duplicates(
+        session,
+        QuizVersion,
+        quiz_id=quiz.id,
+        content_version=content_version,
+        document=quiz.document,
+    )
+    return session.scalar(
+        select(QuizVersion.id).where(
+            QuizVersion.quiz_id == quiz.id, QuizVersion.content_version == content_version
+        )
+    )
+
+
+def start(
+    session: Session,
+    user_id: int,
+    lesson: Lesson,
+    quiz: Quiz,
+    catalogue: Catalogue,
+    policy: RetakePolicy,
+    rng: random.Random | None = None,
+) -> QuizAttempt:
+    """Open an attempt with its questions drawn, or return the one already open."""
+    state = status(session, user_id, lesson, quiz, policy)
+    if state.open_attempt_id is not None:
+        return session.get_one(QuizAttempt, state.open_attempt_id)
+    if state.sections_left:
+        raise QuizClosed(f"Read every section first: {state.sections_left} left.")
+    if not state.acknowledged:
+        raise QuizClosed("Please confirm you have read the educational-use notice first.")
+    if state.next_start is not None:
+        raise QuizClosed("You can retake the quiz a little later.")
+    attempt = QuizAttempt(
+        user_id=user_id,
+        quiz_id=quiz.id,
+        quiz_version_id=quiz_version(session, quiz, catalogue.version),
+        drawn=grading.draw_questions(quiz, rng or random.SystemRandom()),
+        state="in_progress",
+        started_at=utcnow(),
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def quiz_of(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> Quiz:
+    """The quiz as it stood when the attempt was drawn, even if the files changed since."""
+    version = session.get_one(QuizVersion, attempt.quiz_version_id)
+    current = catalogue.quizzes.get(attempt.quiz_id)
+    if current is not None and version.content_version == catalogue.version:
+        return current
+    quiz, problems = parse_quiz(
+        version.document,
+        f"stored quiz {version.quiz_id}@{version.content_version}",
+        catalogue.lessons,
+    )
+    if quiz is None:
+        raise ContentError(problems)
+    return quiz
+
+
+def drawn_questions(attempt: QuizAttempt, quiz: Quiz) -> list[tuple[grading.Question, list[str]]]:
+    """The attempt's questions in display order, each with its stored part order."""
+    return [(quiz.question(entry["id"]), entry["order"]) for entry in attempt.drawn]
+
+
+def parse_form(
+    drawn: Sequence[Mapping[str, Any]], quiz: Quiz, form: Mapping[str, Sequence[str]]
+) -> dict[str, Any]:
+    """Responses by question id from a submitted form, for the questions `drawn` (as an
+    attempt stores them); InvalidResponse for any field that is not one of theirs."""
+    orders = {entry["id"]: entry["order"] for entry in drawn}
+    fields: dict[str, dict[str, list[str]]] = {qid: {} for qid in orders}
+    for name, values in form.items():
+        if name == "csrf_token":
+            continue
+        prefix, _, rest = name.partition(".")
+        qid, _, part = rest.partition(".")
+        if prefix != "q" or qid not in orders:
+            raise grading.InvalidResponse(
+                "The form named a question that is not part of this quiz."
+            )
+        fields[qid][part] = list(values)
+    responses = {}
+    for qid, order in orders.items():
+        question = quiz.question(qid)
+        responses[qid] = grading.parse_response(
+            question, grading.form_values(question, order, fields[qid])
+        )
+    return responses
+
+
+def submit(
+    session: Session, attempt: QuizAttempt, quiz: Quiz, responses: Mapping[str, Any]
+) -> bool:
+    """Grade and close the attempt; False if it was already closed (a double submit).
+
+    The close is one conditional UPDATE, so of two simultaneous submits exactly one wins and
+    only the winner writes answers.
+    """
+    questions = [quiz.question(entry["id"]) for entry in attempt.drawn]
+    grades = [grading.grade(q, responses.get(q.id)) for q in questions]
+    result = grading.result_of(questions, grades, quiz.pass_mark)
+    closed = session.execute(
+        update(QuizAttempt)
+        .where(QuizAttempt.id == attempt.id, QuizAttempt.state == "in_progress")
+        .values(
+            state="closed",
+            submitted_at=utcnow(),
+            score=float(result.score),
+            points=result.points,
+            percent=round(result.percent, 2),
+            passed=result.passed,
+            critical_missed=bool(result.critical_missed),
+            by_section={
+                slug: [float(score), points] for slug, (score, points) in result.by_section.items()
+            },
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if closed.rowcount != 1:
+        return False
+    session.add_all(
+        Answer(
+            attempt_id=attempt.id,
+            question_id=q.id,
+            section=q.section,
+            position=position,
+            response=responses.get(q.id),
+            score=float(g.score),
+            points=g.points,
+            correct=g.correct,
+        )
+        for position, (q, g) in enumerate(zip(questions, grades, strict=True), start=1)
+    )
+    session.flush()
+    return True
+
+
+def attempts_of(session: Session, user_id: int, quiz_id: str) -> list[QuizAttempt]:
+    return list(
+        session.scalars(
+            select(QuizAttempt)
+            .where(QuizAttempt.user_id == user_id, QuizAttempt.quiz_id == quiz_id)
+            .order_by(QuizAttempt.started_at.desc())
+        )
+    )
+
+
+def best_attempt(attempts: Sequence[QuizAttempt]) -> QuizAttempt | None:
+    """The learner's grade: the best passing attempt, else the best score. A pass always
+    outranks a higher score that missed a critical question."""
+    closed = [a for a in attempts if a.state == "closed"]
+    return max(closed, key=lambda a: (a.passed, a.percent, a.submitted_at), default=None)
+
+
+def answers_of(session: Session, attempt_id: int) -> dict[str, Answer]:
+    return {
+        a.question_id: a
+        for a in session.scalars(select(Answer).where(Answer.attempt_id == attempt_id))
+    }
