@@ -37,8 +37,8 @@ test: $(VENV)/.installed check-system
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check learnapp tests bench migrations
-	$(BIN)/ruff format --check learnapp tests bench migrations
+	$(BIN)/ruff check learnapp tests migrations $(wildcard bench)
+	$(BIN)/ruff format --check learnapp tests migrations $(wildcard bench)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench

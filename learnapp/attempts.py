@@ -137,8 +137,12 @@ def start(
     catalogue: Catalogue,
     policy: RetakePolicy,
     rng: random.Random | None = None,
+    renewal_opens: datetime | None = None,
 ) -> QuizAttempt:
-    """Open an attempt with its questions drawn, or return the one already open."""
+    """Open an attempt with its questions drawn, or return the one already open.
+
+    `renewal_opens`: for the holder of a valid certificate, when recertifying opens.
+    """
     state = status(session, user_id, lesson, quiz, policy)
     if state.open_attempt_id is not None:
         return session.get_one(QuizAttempt, state.open_attempt_id)
@@ -148,6 +152,10 @@ def start(
         raise QuizClosed("Please confirm you have read the educational-use notice first.")
     if state.next_start is not None:
         raise QuizClosed("You can retake the quiz a little later.")
+    if renewal_opens is not None and utcnow() < renewal_opens:
+        raise QuizClosed(
+            f"You already hold a valid certificate. You can retake the quiz to renew it from {renewal_opens:%d %B %Y}."
+        )
     attempt = QuizAttempt(
         user_id=user_id,
         quiz_id=quiz.id,

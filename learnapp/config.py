@@ -22,6 +22,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_FAILURES_PER_ADDRESS": "30 per 15 minutes",
     "QUIZ_RETAKE_COOLDOWN_MINUTES": 0,
     "QUIZ_ATTEMPTS_PER_DAY": None,  # a daily cap delays a learner; it never locks them out
+    "CERTIFICATE_VALIDITY_YEARS": 3,  # as first-aid certificates usually are
+    "RECERTIFY_WINDOW_DAYS": 90,
+    "CERTIFICATE_PAGE_SIZE": "A4",  # or "Letter"
+    "VERIFY_RATE_LIMIT": "60 per minute",
     "SITE_NAME": "learnapp",
     "ORGANISATION": "learnapp first-aid training",
     "PUBLIC_URL": None,

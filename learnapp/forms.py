@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
@@ -41,3 +42,33 @@ class LoginForm(FlaskForm):
     password = PasswordField("Password", validators=[DataRequired(), Length(max=PASSWORD_MAX)])
     remember = BooleanField("Keep me logged in on this device")
     submit = SubmitField("Log in")
+
+
+class CertificateNameForm(FlaskForm):
+    name = StringField(
+        "Name to print on the certificate",
+        validators=[DataRequired(), Length(max=NAME_MAX)],
+        description="Check the spelling: after this, corrections go through your instructor.",
+    )
+    submit = SubmitField("Issue my certificate")
+
+
+class RevokeForm(FlaskForm):
+    reason = StringField("Reason for revoking", validators=[DataRequired(), Length(max=500)])
+    submit = SubmitField("Revoke this certificate")
+
+
+class ReissueForm(FlaskForm):
+    name = StringField("Corrected name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    submit = SubmitField("Reissue with this name")
+
+
+class VerifyUploadForm(FlaskForm):
+    pdf = FileField(
+        "Certificate PDF",
+        validators=[
+            FileRequired("Choose a PDF file."),
+            FileAllowed(["pdf"], "Only PDF files can be checked."),
+        ],
+    )
+    submit = SubmitField("Check this file")

@@ -221,7 +221,8 @@ def form_values(question: Question, order: Sequence[str], fields: Mapping[str, l
     def part_at(raw: str) -> str:
         if not raw:
             return ""
-        if not raw.isdigit() or not 1 <= int(raw) <= len(order):
+        # isdigit() alone admits '²', which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= len(order):
             raise InvalidResponse(f"question {question.id}: {raw!r} is not one of its choices")
         return order[int(raw) - 1]
 

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learnapp.db import Base, utcnow
@@ -142,3 +151,74 @@ class Answer(Base):
     correct: Mapped[bool]
 
     attempt: Mapped[QuizAttempt] = relationship(back_populates="answers", lazy="raise")
+
+
+class Certificate(Base):
+    """A document of record: its fields are copied here and its PDF stored as issued.
+
+    A name correction adds a revision with the same code; a renewal is a new code whose
+    `renews_id` points at the certificate it renews.
+    """
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("code", "revision"),
+        # One certificate per pass: a repeated or concurrent confirmation cannot issue two.
+        UniqueConstraint("attempt_id", "revision"),
+        CheckConstraint("revision >= 1", name="revision_positive"),
+        CheckConstraint("valid_until > issued_at", name="valid_after_issue"),
+        CheckConstraint(
+            "(revoked_at IS NULL) = (revoke_reason IS NULL)", name="revocation_has_reason"
+        ),
+        Index("ix_certificates_user_lesson", "user_id", "lesson"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    revision: Mapped[int] = mapped_column(default=1)
+    # Certificates outlive accounts as records: deleting a learner keeps them verifiable.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    attempt_id: Mapped[int | None] = mapped_column(
+        ForeignKey("quiz_attempts.id", ondelete="SET NULL")
+    )
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    lesson: Mapped[str] = mapped_column(String(100))
+    lesson_title: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    score_percent: Mapped[float]
+    content_version: Mapped[str] = mapped_column(String(64))
+    organisation: Mapped[str] = mapped_column(String(300))
+    issued_at: Mapped[datetime]
+    valid_until: Mapped[datetime]
+    superseded_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    revoke_reason: Mapped[str | None] = mapped_column(String(500))
+    pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class Cohort(Base):
+    """One class session run by an instructor; learners join it with its code."""
+
+    __tablename__ = "cohorts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    session_date: Mapped[date]
+    lesson: Mapped[str] = mapped_column(String(100))
+    join_code: Mapped[str] = mapped_column(String(40), unique=True)
+    instructor_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Enrolment(Base):
+    __tablename__ = "enrolments"
+    __table_args__ = (UniqueConstraint("cohort_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -13,10 +13,12 @@ from flask_login import LoginManager, current_user
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from learnapp.db import get_session
-from learnapp.models import User
+from learnapp.models import Cohort, Enrolment, User
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
@@ -153,3 +155,20 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.extensions["learnapp.throttle"] = Throttle(app.config["RATELIMIT_STORAGE_URL"])
     app.after_request(add_security_headers)
+
+
+def manages_learner(db: Session, user: User, learner_id: int | None) -> bool:
+    """Admins manage everyone; an instructor manages the learners of their own cohorts."""
+    if user.role == "admin":
+        return True
+    if user.role != "instructor" or learner_id is None:
+        return False
+    return (
+        db.scalar(
+            select(Enrolment.id)
+            .join(Cohort, Cohort.id == Enrolment.cohort_id)
+            .where(Cohort.instructor_id == user.id, Enrolment.user_id == learner_id)
+            .limit(1)
+        )
+        is not None
+    )

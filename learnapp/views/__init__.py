@@ -58,9 +58,9 @@ def error_page(error: HTTPException | Exception) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
-    from learnapp.views import auth, lessons, public, quizzes
+    from learnapp.views import auth, certificates, lessons, public, quizzes, verify
 
-    for blueprint in (public.bp, auth.bp, lessons.bp, quizzes.bp):
+    for blueprint in (public.bp, auth.bp, lessons.bp, quizzes.bp, certificates.bp, verify.bp):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, error_page)
     # Anything unexpected: a plain page, never a traceback.

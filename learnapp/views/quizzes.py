@@ -7,7 +7,7 @@ from datetime import timedelta
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from learnapp import attempts, grading
+from learnapp import attempts, certificates, grading
 from learnapp.db import begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
@@ -100,8 +100,19 @@ def start(lesson_slug):
     quiz = _final_quiz(lesson)
     db = get_session()
     begin_write(db)
+    held = certificates.latest_for(db, current_user.id, lesson.slug)
     try:
-        attempt = attempts.start(db, current_user.id, lesson, quiz, catalogue(), _policy())
+        attempt = attempts.start(
+            db,
+            current_user.id,
+            lesson,
+            quiz,
+            catalogue(),
+            _policy(),
+            renewal_opens=certificates.recertify_from(
+                held, current_app.config["RECERTIFY_WINDOW_DAYS"]
+            ),
+        )
     except attempts.QuizClosed as reason:
         flash(str(reason), "warning")
         return redirect(url_for("quizzes.final", lesson_slug=lesson.slug))
@@ -133,6 +144,7 @@ def attempt(attempt_id):
         attempt=attempt,
         questions=questions,
         answers=attempts.answers_of(db, attempt.id),
+        certificate=certificates.for_attempt(db, attempt.id) if attempt.passed else None,
     )
 
 

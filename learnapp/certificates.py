@@ -1,0 +1,352 @@
+"""Certificates: issue once per pass, render with WeasyPrint (static files only), verify.
+
+Rendering happens before the write transaction, so no database lock is held while a PDF is
+made; the stored bytes are what every download returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import segno
+from flask import current_app, render_template, request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from learnapp.content import Catalogue
+from learnapp.models import NAME_MAX, Certificate, QuizAttempt, QuizVersion, User
+
+# Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
+ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_BITS = 130  # 26 characters of 5 bits: at least 128 random bits
+STATIC_BASE = "https://static.learnapp.invalid/"
+
+
+class CertificateError(ValueError):
+    """A certificate request that cannot be granted; the message is for the user."""
+
+
+def new_code() -> str:
+    number = secrets.randbits(CODE_BITS)
+    chars = "".join(ALPHABET[(number >> (5 * i)) & 31] for i in range(CODE_BITS // 5))
+    return "-".join(chars[i : i + 4] for i in range(0, len(chars), 4))
+
+
+def normalise_code(raw: str) -> str | None:
+    """A code as typed (any case, spaces, hyphens, O for 0, I or L for 1), or None if it
+    cannot be one of ours."""
+    cleaned = raw.upper().replace("-", "").replace(" ", "").translate(str.maketrans("OIL", "011"))
+    if len(cleaned) != CODE_BITS // 5 or any(c not in ALPHABET for c in cleaned):
+        return None
+    return "-".join(cleaned[i : i + 4] for i in range(0, len(cleaned), 4))
+
+
+def add_years(moment: datetime, years: int) -> datetime:
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:  # 29 February
+        return moment.replace(year=moment.year + years, day=28)
+
+
+def clean_name(raw: str) -> str:
+    name = " ".join(raw.split())
+    if not name:
+        raise CertificateError("Please enter the name to print on the certificate.")
+    if len(name) > NAME_MAX:
+        raise CertificateError(f"The name is too long: at most {NAME_MAX} characters.")
+    return name
+
+
+# --- Status ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Status:
+    kind: str  # valid, expired, revoked, superseded, renewed
+    renewed_by: str | None = None
+
+    @property
+    def label(self) -> str:
+        return {
+            "valid": "Valid",
+            "expired": "Expired",
+            "revoked": "Revoked",
+            "superseded": "Superseded by a corrected revision",
+            "renewed": "Renewed",
+        }[self.kind]
+
+
+def status_of(certificate: Certificate, now: datetime, renewed_by: str | None = None) -> Status:
+    if certificate.revoked_at is not None:
+        return Status("revoked")
+    if certificate.superseded_at is not None:
+        return Status("superseded")
+    if renewed_by is not None:
+        return Status("renewed", renewed_by)
+    if certificate.valid_until <= now:
+        return Status("expired")
+    return Status("valid")
+
+
+def renewal_code(session: Session, certificate: Certificate) -> str | None:
+    """The code of the certificate that renewed this one, if any."""
+    return session.scalar(
+        select(Certificate.code)
+        .where(Certificate.renews_id == certificate.id, Certificate.revoked_at.is_(None))
+        .limit(1)
+    )
+
+
+def current_revision(session: Session, code: str) -> Certificate | None:
+    return session.scalar(
+        select(Certificate)
+        .where(Certificate.code == code)
+        .order_by(Certificate.revision.desc())
+        .limit(1)
+    )
+
+
+def history(session: Session, user_id: int) -> list[Certificate]:
+    """A learner's certificates, newest first, current revisions only."""
+    return list(
+        session.scalars(
+            select(Certificate)
+            .where(Certificate.user_id == user_id, Certificate.superseded_at.is_(None))
+            .order_by(Certificate.issued_at.desc())
+        )
+    )
+
+
+def latest_for(session: Session, user_id: int, lesson: str) -> Certificate | None:
+    """The learner's newest unrevoked, current certificate for a lesson."""
+    return session.scalar(
+        select(Certificate)
+        .where(
+            Certificate.user_id == user_id,
+            Certificate.lesson == lesson,
+            Certificate.superseded_at.is_(None),
+            Certificate.revoked_at.is_(None),
+        )
+        .order_by(Certificate.issued_at.desc())
+        .limit(1)
+    )
+
+
+def recertify_from(certificate: Certificate | None, window_days: int) -> datetime | None:
+    """When the holder of a certificate may retake the final quiz to renew it."""
+    return None if certificate is None else certificate.valid_until - timedelta(days=window_days)
+
+
+# --- Rendering ---------------------------------------------------------------------------
+
+_font_config: Any = None
+
+
+def _fonts() -> Any:
+    # One FontConfiguration per worker: a new one per render leaks memory and time.
+    global _font_config
+    if _font_config is None:
+        from weasyprint.text.fonts import FontConfiguration
+
+        _font_config = FontConfiguration()
+    return _font_config
+
+
+def _fetcher(static_dir: Path) -> Any:
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    root = static_dir.resolve()
+
+    class StaticOnlyFetcher(URLFetcher):
+        """Serves our own static files and refuses everything else: no file:, no network."""
+
+        def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+            if not url.startswith(STATIC_BASE):
+                raise ValueError(
+                    f"certificate rendering fetches only static files, not {url[:80]!r}"
+                )
+            path = (root / url.removeprefix(STATIC_BASE).split("?")[0].split("#")[0]).resolve()
+            if not path.is_relative_to(root) or not path.is_file():
+                raise ValueError(f"no such static file: {url[:80]!r}")
+            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
+
+    return StaticOnlyFetcher(allowed_protocols=("https",), allow_redirects=False)
+
+
+def verification_url(code: str) -> str:
+    base = current_app.config["PUBLIC_URL"]
+    if not base and current_app.config["ENV"] != "production":
+        base = request.host_url  # development: wherever the site is being tried out
+    if not base:
+        raise CertificateError(
+            "Certificates cannot be issued yet: the site's public address (PUBLIC_URL) is not configured."
+        )
+    return f"{base.rstrip('/')}/verify/{code}"
+
+
+def render_pdf(fields: dict[str, Any]) -> bytes:
+    """The certificate as PDF bytes, from templates/certificates/certificate.html."""
+    from weasyprint import HTML
+
+    qr = segno.make(fields["verify_url"], error="m")
+    html = render_template(
+        "certificates/certificate.html",
+        qr_svg=qr.svg_inline(scale=3, border=0, dark="#1d2327"),
+        page_size=current_app.config["CERTIFICATE_PAGE_SIZE"],
+        **fields,
+    )
+    document = HTML(
+        string=html, base_url=STATIC_BASE, url_fetcher=_fetcher(Path(current_app.static_folder))
+    )
+    return document.write_pdf(font_config=_fonts())
+
+
+def _fields(certificate: Certificate, verify_url: str) -> dict[str, Any]:
+    return {
+        "name": certificate.name,
+        "lesson_title": certificate.lesson_title,
+        "score": certificate.score_percent,
+        "issued_on": certificate.issued_at.date(),
+        "valid_until": certificate.valid_until.date(),
+        "organisation": certificate.organisation,
+        "content_version": certificate.content_version,
+        "code": certificate.code,
+        "revision": certificate.revision,
+        "verify_url": verify_url,
+    }
+
+
+# --- Issue, reissue, revoke --------------------------------------------------------------
+
+
+def passed_attempt(session: Session, user_id: int, attempt_id: int) -> QuizAttempt | None:
+    attempt = session.get(QuizAttempt, attempt_id)
+    if attempt is None or attempt.user_id != user_id or not attempt.passed:
+        return None
+    return attempt
+
+
+def for_attempt(session: Session, attempt_id: int) -> Certificate | None:
+    return session.scalar(
+        select(Certificate)
+        .where(Certificate.attempt_id == attempt_id)
+        .order_by(Certificate.revision.desc())
+        .limit(1)
+    )
+
+
+def draft(
+    session: Session,
+    user: User,
+    attempt: QuizAttempt,
+    name: str,
+    catalogue: Catalogue,
+    now: datetime,
+) -> Certificate:
+    """An unsaved certificate for a passed attempt, with its PDF rendered."""
+    quiz = catalogue.quizzes.get(attempt.quiz_id)
+    lesson = catalogue.lessons[quiz.lesson] if quiz else None
+    if lesson is None:
+        raise CertificateError(
+            "This quiz is no longer part of a lesson, so no certificate can be issued."
+        )
+    previous = latest_for(session, user.id, lesson.slug)
+    config = current_app.config
+    opens = recertify_from(previous, config["RECERTIFY_WINDOW_DAYS"])
+    if opens is not None and now < opens:
+        raise CertificateError(
+            f"You already hold a valid certificate ({previous.code}) for this lesson."
+        )
+    certificate = Certificate(
+        code=new_code(),
+        revision=1,
+        user_id=user.id,
+        attempt_id=attempt.id,
+        renews_id=previous.id if previous else None,
+        lesson=lesson.slug,
+        lesson_title=lesson.title,
+        name=clean_name(name),
+        score_percent=attempt.percent,
+        content_version=session.scalar(
+            select(QuizVersion.content_version).where(QuizVersion.id == attempt.quiz_version_id)
+        ),
+        organisation=config["ORGANISATION"],
+        issued_at=now,
+        valid_until=add_years(now, config["CERTIFICATE_VALIDITY_YEARS"]),
+    )
+    _attach_pdf(certificate)
+    return certificate
+
+
+def _attach_pdf(certificate: Certificate) -> None:
+    certificate.pdf = render_pdf(_fields(certificate, verification_url(certificate.code)))
+    certificate.sha256 = hashlib.sha256(certificate.pdf).hexdigest()
+
+
+def save_issued(session: Session, certificate: Certificate) -> Certificate:
+    """Store a drafted certificate unless its attempt already has one; return the one kept."""
+    existing = for_attempt(session, certificate.attempt_id)
+    if existing is not None:
+        return existing
+    try:
+        with session.begin_nested():
+            session.add(certificate)
+    except IntegrityError:
+        # A concurrent confirmation won the race: keep theirs.
+        return for_attempt(session, certificate.attempt_id)
+    return certificate
+
+
+def reissue(session: Session, certificate: Certificate, name: str, now: datetime) -> Certificate:
+    """A corrected revision with the same code and dates; the old revision is superseded."""
+    if certificate.revoked_at is not None:
+        raise CertificateError("A revoked certificate cannot be corrected.")
+    revision = Certificate(
+        code=certificate.code,
+        revision=certificate.revision + 1,
+        user_id=certificate.user_id,
+        attempt_id=certificate.attempt_id,
+        renews_id=certificate.renews_id,
+        lesson=certificate.lesson,
+        lesson_title=certificate.lesson_title,
+        name=clean_name(name),
+        score_percent=certificate.score_percent,
+        content_version=certificate.content_version,
+        organisation=certificate.organisation,
+        issued_at=certificate.issued_at,
+        valid_until=certificate.valid_until,
+    )
+    _attach_pdf(revision)
+    return revision
+
+
+def save_revision(session: Session, old: Certificate, new: Certificate, now: datetime) -> None:
+    old.superseded_at = now
+    session.add(new)
+    session.flush()
+
+
+def revoke(certificate: Certificate, by: User, reason: str, now: datetime) -> None:
+    reason = " ".join(reason.split())
+    if not reason:
+        raise CertificateError("Please give the reason for revoking.")
+    if certificate.revoked_at is not None:
+        raise CertificateError("This certificate is already revoked.")
+    certificate.revoked_at = now
+    certificate.revoked_by_id = by.id
+    certificate.revoke_reason = reason[:500]
+
+
+def by_pdf(session: Session, data: bytes) -> Certificate | None:
+    """The certificate whose stored PDF has exactly these bytes."""
+    return session.scalar(
+        select(Certificate).where(Certificate.sha256 == hashlib.sha256(data).hexdigest())
+    )

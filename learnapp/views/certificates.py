@@ -1,0 +1,164 @@
+"""Certificates for their holders and managers: claim, list, download, revoke, reissue."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from learnapp import certificates
+from learnapp.db import begin_write, get_session, utcnow
+from learnapp.forms import CertificateNameForm, ReissueForm, RevokeForm
+from learnapp.models import Certificate, User
+from learnapp.security import manages_learner
+from learnapp.views import catalogue
+
+bp = Blueprint("certificates", __name__, url_prefix="/certificates")
+
+
+def _passed_attempt(attempt_id: int):
+    return certificates.passed_attempt(get_session(), current_user.id, attempt_id) or abort(404)
+
+
+def _visible(code: str) -> Certificate:
+    """The current revision, for its holder, their cohort's instructors and admins only."""
+    db = get_session()
+    certificate = certificates.current_revision(db, code)
+    if certificate is None:
+        abort(404)
+    if certificate.user_id != current_user.id and not manages_learner(
+        db, current_user, certificate.user_id
+    ):
+        abort(404)
+    return certificate
+
+
+def _managed(code: str) -> Certificate:
+    certificate = _visible(code)
+    if not manages_learner(get_session(), current_user, certificate.user_id):
+        abort(403)
+    return certificate
+
+
+@bp.get("/")
+@login_required
+def mine():
+    db = get_session()
+    held = certificates.history(db, current_user.id)
+    now = utcnow()
+    return render_template(
+        "certificates/mine.html",
+        held=[(c, certificates.status_of(c, now, certificates.renewal_code(db, c))) for c in held],
+    )
+
+
+@bp.route("/claim/<int:attempt_id>", methods=["GET", "POST"])
+@login_required
+def claim(attempt_id):
+    db = get_session()
+    attempt = _passed_attempt(attempt_id)
+    existing = certificates.for_attempt(db, attempt.id)
+    if existing is not None:
+        return redirect(url_for("certificates.show", code=existing.code))
+    form = CertificateNameForm(name=current_user.name)
+    if form.validate_on_submit():
+        try:
+            # Rendered before the write transaction: no database lock is held meanwhile.
+            draft = certificates.draft(
+                db, current_user, attempt, form.name.data, catalogue(), utcnow()
+            )
+        except certificates.CertificateError as error:
+            form.name.errors.append(str(error))
+        else:
+            begin_write(db)
+            kept = certificates.save_issued(db, draft)
+            db.commit()
+            flash("Your certificate is ready.", "success")
+            return redirect(url_for("certificates.show", code=kept.code))
+    return render_template(
+        "certificates/claim.html", form=form, attempt=attempt
+    ), 400 if form.errors else 200
+
+
+@bp.get("/<code>")
+@login_required
+def show(code):
+    db = get_session()
+    certificate = _visible(code)
+    manager = manages_learner(db, current_user, certificate.user_id)
+    revoked_by = (
+        db.get(User, certificate.revoked_by_id) if certificate.revoked_by_id and manager else None
+    )
+    return render_template(
+        "certificates/show.html",
+        certificate=certificate,
+        status=certificates.status_of(
+            certificate, utcnow(), certificates.renewal_code(db, certificate)
+        ),
+        manager=manager,
+        revoked_by=revoked_by,
+        revoke_form=RevokeForm(),
+        reissue_form=ReissueForm(name=certificate.name),
+    )
+
+
+@bp.get("/<code>/pdf")
+@login_required
+def download(code):
+    certificate = _visible(code)
+    filename = f"certificate-{certificate.code}.pdf"
+    return current_app.response_class(
+        certificate.pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "ETag": f'"{certificate.sha256}"',
+        },
+    )
+
+
+@bp.post("/<code>/revoke")
+@login_required
+def revoke(code):
+    db = get_session()
+    begin_write(db)
+    certificate = _managed(code)
+    form = RevokeForm()
+    if form.validate_on_submit():
+        try:
+            certificates.revoke(certificate, current_user, form.reason.data, utcnow())
+        except certificates.CertificateError as error:
+            flash(str(error), "error")
+        else:
+            db.commit()
+            flash("The certificate is revoked.", "success")
+    else:
+        flash("Please give the reason for revoking.", "error")
+    return redirect(url_for("certificates.show", code=certificate.code))
+
+
+@bp.post("/<code>/reissue")
+@login_required
+def reissue(code):
+    db = get_session()
+    certificate = _managed(code)
+    form = ReissueForm()
+    if not form.validate_on_submit():
+        flash("Please give the corrected name (at most 120 characters).", "error")
+        return redirect(url_for("certificates.show", code=certificate.code))
+    try:
+        revision = certificates.reissue(db, certificate, form.name.data, utcnow())
+    except certificates.CertificateError as error:
+        flash(str(error), "error")
+        return redirect(url_for("certificates.show", code=certificate.code))
+    begin_write(db)
+    current = certificates.current_revision(db, certificate.code)
+    if current.revision != certificate.revision:
+        flash(
+            "Someone corrected this certificate meanwhile; please check it and try again.",
+            "warning",
+        )
+    else:
+        certificates.save_revision(db, current, revision, utcnow())
+        db.commit()
+        flash("The certificate was reissued with the corrected name.", "success")
+    return redirect(url_for("certificates.show", code=certificate.code))
