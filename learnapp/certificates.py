@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import segno
-from flask import current_app, render_template, request
+from flask import current_app, has_request_context, render_template, request
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -184,7 +184,8 @@ def _fetcher(static_dir: Path) -> Any:
 def verification_url(code: str) -> str:
     base = current_app.config["PUBLIC_URL"]
     if not base and current_app.config["ENV"] != "production":
-        base = request.host_url  # development: wherever the site is being tried out
+        # Development: wherever the site is being tried out (the CLI: `make run`'s address).
+        base = request.host_url if has_request_context() else "http://127.0.0.1:5000"
     if not base:
         raise CertificateError(
             "Certificates cannot be issued yet: the site's public address (PUBLIC_URL) is not configured."
