@@ -26,6 +26,13 @@ DEFAULTS: dict[str, Any] = {
     "RECERTIFY_WINDOW_DAYS": 90,
     "CERTIFICATE_PAGE_SIZE": "A4",  # or "Letter"
     "VERIFY_RATE_LIMIT": "60 per minute",
+    "JOIN_CODE_FAILURES": "10 per 15 minutes",
+    "DASHBOARD_PAGE_SIZE": 50,
+    # Item analysis flags, as Moodle suggests reading its statistics (percent).
+    "ITEM_MIN_ATTEMPTS": 10,
+    "ITEM_TOO_EASY": 90,
+    "ITEM_TOO_HARD": 20,
+    "ITEM_WEAK_DISCRIMINATION": 20,
     "SITE_NAME": "learnapp",
     "ORGANISATION": "learnapp first-aid training",
     "PUBLIC_URL": None,

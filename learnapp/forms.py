@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import BooleanField, EmailField, PasswordField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    DateField,
+    EmailField,
+    PasswordField,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
 from learnapp.models import EMAIL_MAX, NAME_MAX
@@ -72,3 +80,25 @@ class VerifyUploadForm(FlaskForm):
         ],
     )
     submit = SubmitField("Check this file")
+
+
+class CohortForm(FlaskForm):
+    name = StringField(
+        "Cohort name",
+        validators=[DataRequired(), Length(max=NAME_MAX)],
+        description="For example: Tuesday evening class, 3 March.",
+    )
+    session_date = DateField(
+        "Class session date", validators=[DataRequired(message="Give the date as YYYY-MM-DD.")]
+    )
+    lesson = SelectField("Lesson", validators=[DataRequired()])
+    submit = SubmitField("Create the cohort")
+
+
+class JoinForm(FlaskForm):
+    code = StringField(
+        "Join code",
+        validators=[DataRequired(), Length(max=40)],
+        description="Your instructor gives you this code.",
+    )
+    submit = SubmitField("Join the cohort")

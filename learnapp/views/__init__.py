@@ -58,9 +58,19 @@ def error_page(error: HTTPException | Exception) -> tuple[str, int]:
 
 
 def init_app(app: Flask) -> None:
-    from learnapp.views import auth, certificates, lessons, public, quizzes, verify
+    from learnapp.views import (
+        auth,
+        certificates,
+        cohorts,
+        instructor,
+        lessons,
+        public,
+        quizzes,
+        verify,
+    )
 
-    for blueprint in (public.bp, auth.bp, lessons.bp, quizzes.bp, certificates.bp, verify.bp):
+    blueprints = (public, auth, lessons, quizzes, certificates, verify, cohorts, instructor)
+    for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, error_page)
     # Anything unexpected: a plain page, never a traceback.

@@ -2,7 +2,7 @@
 
 Revision ID: 0002
 Revises: 0001
-Create Date: 2026-11-25 14:56:08.866482
+Create Date: 2026-11-25 15:00:17.982383
 """
 
 from alembic import op
@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('revoked_at', learnapp.db.UTCDateTime(), nullable=True),
     sa.Column('revoked_by_id', sa.Integer(), nullable=True),
     sa.Column('revoke_reason', sa.String(length=500), nullable=True),
+    sa.Column('created_at', learnapp.db.UTCDateTime(), nullable=False),
     sa.Column('pdf', sa.LargeBinary(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.CheckConstraint('(revoked_at IS NULL) = (revoke_reason IS NULL)', name=op.f('ck_certificates_revocation_has_reason')),

@@ -1,0 +1,90 @@
+"""Cohort services: create a class session, join it by code, leave it. Callers commit."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from learnapp.db import insert_ignoring_duplicates, utcnow
+from learnapp.models import NAME_MAX, Cohort, Enrolment, User
+
+# 20 characters of Crockford base32 = 100 random bits: guessing is hopeless, and guesses are
+# throttled anyway (see views/cohorts.py).
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 20
+
+
+class CohortError(ValueError):
+    """A cohort request that cannot be granted; the message is for the user."""
+
+
+def new_join_code() -> str:
+    chars = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(chars[i : i + 5] for i in range(0, CODE_LENGTH, 5))
+
+
+def normalise_join_code(raw: str) -> str | None:
+    cleaned = raw.upper().replace("-", "").replace(" ", "").translate(str.maketrans("OIL", "011"))
+    if len(cleaned) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in cleaned):
+        return None
+    return "-".join(cleaned[i : i + 5] for i in range(0, CODE_LENGTH, 5))
+
+
+def create(
+    session: Session, instructor: User, name: str, session_date: date, lesson: str
+) -> Cohort:
+    name = " ".join(name.split())
+    if not name or len(name) > NAME_MAX:
+        raise CohortError(f"Give the cohort a name of 1 to {NAME_MAX} characters.")
+    cohort = Cohort(
+        name=name,
+        session_date=session_date,
+        lesson=lesson,
+        join_code=new_join_code(),
+        instructor_id=instructor.id,
+    )
+    session.add(cohort)
+    session.flush()
+    return cohort
+
+
+def by_code(session: Session, raw_code: str) -> Cohort | None:
+    code = normalise_join_code(raw_code)
+    return None if code is None else session.scalar(select(Cohort).where(Cohort.join_code == code))
+
+
+def join(session: Session, user: User, cohort: Cohort) -> bool:
+    """Enrol the learner; True if they were not in the cohort already."""
+    return insert_ignoring_duplicates(
+        session, Enrolment, cohort_id=cohort.id, user_id=user.id, joined_at=utcnow()
+    )
+
+
+def leave(session: Session, user: User, cohort_id: int) -> bool:
+    result = session.execute(
+        delete(Enrolment).where(Enrolment.cohort_id == cohort_id, Enrolment.user_id == user.id)
+    )
+    return bool(result.rowcount)
+
+
+def memberships(session: Session, user_id: int) -> list[tuple[Cohort, Enrolment, User]]:
+    """The cohorts a learner belongs to, with each one's instructor."""
+    rows = session.execute(
+        select(Cohort, Enrolment, User)
+        .join(Enrolment, Enrolment.cohort_id == Cohort.id)
+        .join(User, User.id == Cohort.instructor_id)
+        .where(Enrolment.user_id == user_id)
+        .order_by(Cohort.session_date.desc())
+    )
+    return [tuple(row) for row in rows]
+
+
+def visible_to(session: Session, user: User) -> list[Cohort]:
+    """Instructors see their own cohorts; admins see all."""
+    query = select(Cohort).order_by(Cohort.session_date.desc(), Cohort.id.desc())
+    if user.role != "admin":
+        query = query.where(Cohort.instructor_id == user.id)
+    return list(session.scalars(query))

@@ -1,0 +1,60 @@
+"""Pure item statistics (Moodle's definitions), from sums a GROUP BY query can return."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ItemSums:
+    """Per question, over the attempts that drew it: x = the question's score, y = the score
+    on the rest of the quiz (attempt score minus x)."""
+
+    n: int
+    max_points: float  # sum of the question's maximum over those attempts
+    sx: float
+    sy: float
+    sxx: float
+    syy: float
+    sxy: float
+
+
+def facility(sums: ItemSums) -> float | None:
+    """Facility index, in percent: the mean score as a share of the maximum."""
+    return None if not sums.n or not sums.max_points else 100 * sums.sx / sums.max_points
+
+
+def discrimination(sums: ItemSums) -> float | None:
+    """Discrimination index, in percent: the Pearson correlation between the question's
+    score and the score on the rest of the quiz. None when either never varies."""
+    n = sums.n
+    spread_x = n * sums.sxx - sums.sx**2
+    spread_y = n * sums.syy - sums.sy**2
+    if n < 2 or spread_x <= 0 or spread_y <= 0:
+        return None
+    return 100 * (n * sums.sxy - sums.sx * sums.sy) / math.sqrt(spread_x * spread_y)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    min_attempts: int = 10
+    too_easy: float = 90.0  # facility above this
+    too_hard: float = 20.0  # facility below this
+    weak_discrimination: float = 20.0  # discrimination below this
+
+
+def flags(sums: ItemSums, limits: Thresholds) -> list[str]:
+    """Why a question deserves a look, in words an instructor understands."""
+    if sums.n < limits.min_attempts:
+        return [f"too few attempts to judge (fewer than {limits.min_attempts})"]
+    found = []
+    f = facility(sums)
+    if f is not None and f > limits.too_easy:
+        found.append("too easy")
+    if f is not None and f < limits.too_hard:
+        found.append("too hard")
+    d = discrimination(sums)
+    if d is None or d < limits.weak_discrimination:
+        found.append("discriminates poorly")
+    return found

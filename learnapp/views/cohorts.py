@@ -1,0 +1,92 @@
+"""Learners and cohorts: join by code or link, see which cohorts can see you, leave."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+
+from learnapp import cohorts
+from learnapp.db import begin_write, get_session
+from learnapp.forms import EmptyForm, JoinForm
+from learnapp.security import client_address, throttle
+
+bp = Blueprint("cohorts", __name__, url_prefix="/cohorts")
+
+
+def _guesses_allowed() -> bool:
+    limit = current_app.config["JOIN_CODE_FAILURES"]
+    limiter = throttle()
+    return limiter.allows(limit, "join-user", str(current_user.id)) and limiter.allows(
+        limit, "join-address", client_address()
+    )
+
+
+def _record_guess() -> None:
+    limit = current_app.config["JOIN_CODE_FAILURES"]
+    throttle().record(limit, "join-user", str(current_user.id))
+    throttle().record(limit, "join-address", client_address())
+
+
+def _page(form: JoinForm, status: int = 200):
+    memberships = cohorts.memberships(get_session(), current_user.id)
+    return render_template(
+        "cohorts/mine.html", memberships=memberships, form=form, leave_form=EmptyForm()
+    ), status
+
+
+@bp.get("/")
+@login_required
+def mine():
+    return _page(JoinForm())
+
+
+@bp.get("/join/<code>")
+@login_required
+def confirm(code):
+    """The link an instructor shares: says what joining means, then asks to confirm."""
+    if not _guesses_allowed():
+        abort(429)
+    cohort = cohorts.by_code(get_session(), code)
+    if cohort is None:
+        _record_guess()
+        abort(404)
+    return render_template(
+        "cohorts/confirm.html", cohort=cohort, form=JoinForm(code=cohort.join_code)
+    )
+
+
+@bp.post("/join")
+@login_required
+def join():
+    form = JoinForm()
+    db = get_session()
+    if not form.validate_on_submit():
+        return _page(form, 400)
+    if not _guesses_allowed():
+        form.code.errors.append("Too many wrong codes. Please wait a few minutes and try again.")
+        return _page(form, 429)
+    begin_write(db)
+    cohort = cohorts.by_code(db, form.code.data)
+    if cohort is None:
+        _record_guess()
+        db.commit()
+        form.code.errors.append("No cohort has this code. Check it with your instructor.")
+        return _page(form, 400)
+    joined = cohorts.join(db, current_user, cohort)
+    db.commit()
+    flash(
+        f"You joined {cohort.name}." if joined else f"You are already in {cohort.name}.", "success"
+    )
+    return redirect(url_for("cohorts.mine"))
+
+
+@bp.post("/<int:cohort_id>/leave")
+@login_required
+def leave(cohort_id):
+    db = get_session()
+    begin_write(db)
+    if not cohorts.leave(db, current_user, cohort_id):
+        abort(404)
+    db.commit()
+    flash("You left the cohort. Its instructors no longer see your progress.", "success")
+    return redirect(url_for("cohorts.mine"))
