@@ -7,6 +7,7 @@ import sys
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup, with_appcontext
 
 from learnapp.config import ROOT
 from learnapp.content import ContentError, load_content
@@ -18,7 +19,7 @@ DEMO_ACCOUNTS = (
 )
 
 
-@click.group("content")
+@click.group("content", cls=AppGroup)
 def content_group() -> None:
     """Lesson and quiz content."""
 
@@ -51,7 +52,7 @@ def content_check(as_json: bool) -> None:
     )
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_group() -> None:
     """The database schema."""
 
@@ -74,7 +75,7 @@ def db_upgrade() -> None:
     click.echo("database schema is up to date")
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users_group() -> None:
     """Accounts."""
 
@@ -104,6 +105,7 @@ def users_create(email: str, name: str, role: str, password: str) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 @click.option(
     "--learners",
     type=click.IntRange(0, 100_000),
