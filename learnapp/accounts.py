@@ -1,14 +1,26 @@
-"""Account services: register and create users. Callers commit."""
+"""Account services: create, change, reset, export and delete accounts. Callers commit."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import date, datetime
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from learnapp.models import ROLES, User
+from learnapp.models import (
+    ROLES,
+    Answer,
+    Certificate,
+    DisclaimerAcknowledgement,
+    Enrolment,
+    QuizAttempt,
+    SectionRead,
+    User,
+)
 from learnapp.security import hash_password, normalise_email
-
-__all__ = ["AccountError", "create_user", "end_sessions", "find_by_email", "normalise_email"]
 
 
 class AccountError(ValueError):
@@ -43,3 +55,85 @@ def end_sessions(user: User) -> None:
     """Invalidate every session and remember-me cookie the user holds."""
     # An SQL increment, so that two logouts at once both count.
     user.session_version = User.session_version + 1
+
+
+def change_email(session: Session, user: User, email: str) -> None:
+    email = normalise_email(email)
+    if email == user.email:
+        return
+    if find_by_email(session, email) is not None:
+        raise AccountError("Another account uses this e-mail.")
+    user.email = email
+
+
+def change_password(user: User, password: str) -> None:
+    """Set a new password and end every other session: the caller logs this one in again."""
+    user.password_hash = hash_password(password)
+    end_sessions(user)
+
+
+# Reset links carry a fingerprint of the password hash: once the password changes, every
+# link issued before stops working, so a link is single-use without storing anything.
+
+
+def _fingerprint(user: User) -> str:
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="password-reset")
+
+
+def reset_token(user: User, secret_key: str) -> str:
+    return _reset_serializer(secret_key).dumps({"user": user.id, "fp": _fingerprint(user)})
+
+
+def user_for_reset(session: Session, token: str, secret_key: str, max_age: int) -> User | None:
+    """The user a reset link is for, or None if it is forged, expired or already used."""
+    try:
+        data = _reset_serializer(secret_key).loads(token, max_age=max_age)
+    except BadSignature:
+        return None
+    user = session.get(User, data.get("user")) if isinstance(data, dict) else None
+    if user is None or not user.is_enabled or data.get("fp") != _fingerprint(user):
+        return None
+    return user
+
+
+def personal_data(session: Session, user: User) -> dict[str, Any]:
+    """Everything stored about a user, for them to download (certificate PDFs by hash)."""
+
+    def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
+        columns = [c for c in model.__table__.columns if c.key not in ("pdf", "password_hash")]
+        return [
+            {c.key: _jsonable(value) for c, value in zip(columns, row, strict=True)}
+            for row in session.execute(select(*columns).where(*where))
+        ]
+
+    attempts = rows(QuizAttempt, QuizAttempt.user_id == user.id)
+    attempt_ids = [a["id"] for a in attempts]
+    return {
+        "account": rows(User, User.id == user.id)[0],
+        "section_reads": rows(SectionRead, SectionRead.user_id == user.id),
+        "disclaimer_acknowledgements": rows(
+            DisclaimerAcknowledgement, DisclaimerAcknowledgement.user_id == user.id
+        ),
+        "quiz_attempts": attempts,
+        "answers": rows(Answer, Answer.attempt_id.in_(attempt_ids)),
+        "certificates": rows(Certificate, Certificate.user_id == user.id),
+        "cohorts": rows(Enrolment, Enrolment.user_id == user.id),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime | date) else value
+
+
+def delete_account(session: Session, user: User) -> None:
+    """Delete the account and its progress; certificates stay as verifiable records."""
+    if user.role != "learner":
+        raise AccountError(
+            "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
+        )
+    session.delete(user)
+    session.flush()

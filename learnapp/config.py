@@ -33,6 +33,16 @@ DEFAULTS: dict[str, Any] = {
     "ITEM_TOO_EASY": 90,
     "ITEM_TOO_HARD": 20,
     "ITEM_WEAK_DISCRIMINATION": 20,
+    "MAIL_BACKEND": "console",  # console | folder | smtp
+    "MAIL_FROM": "learnapp <no-reply@localhost>",
+    "MAIL_FOLDER": None,  # folder backend: defaults to instance/mail
+    "MAIL_SMTP_HOST": "localhost",
+    "MAIL_SMTP_PORT": 587,
+    "MAIL_SMTP_STARTTLS": True,
+    "MAIL_SMTP_USER": None,
+    "MAIL_SMTP_PASSWORD": None,
+    "PASSWORD_RESET_MAX_AGE": 3600,  # seconds a reset link stays valid
+    "PASSWORD_RESETS_PER_ADDRESS": "5 per hour",
     "SITE_NAME": "learnapp",
     "ORGANISATION": "learnapp first-aid training",
     "PUBLIC_URL": None,

@@ -21,6 +21,27 @@ PASSWORD_MIN = 10
 PASSWORD_MAX = 128
 
 
+def _new_password(label: str = "New password") -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
+        description=f"At least {PASSWORD_MIN} characters.",
+    )
+
+
+def _repeat() -> PasswordField:
+    return PasswordField(
+        "Repeat the password",
+        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
+    )
+
+
+def _current_password() -> PasswordField:
+    return PasswordField(
+        "Your current password", validators=[DataRequired(), Length(max=PASSWORD_MAX)]
+    )
+
+
 class EmptyForm(FlaskForm):
     """A bare button: only the CSRF token."""
 
@@ -33,15 +54,8 @@ class RegisterForm(FlaskForm):
         "E-mail",
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=EMAIL_MAX)],
     )
-    password = PasswordField(
-        "Password",
-        validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
-        description=f"At least {PASSWORD_MIN} characters.",
-    )
-    confirm = PasswordField(
-        "Repeat the password",
-        validators=[DataRequired(), EqualTo("password", message="The two passwords differ.")],
-    )
+    password = _new_password("Password")
+    confirm = _repeat()
     submit = SubmitField("Create my account")
 
 
@@ -102,3 +116,48 @@ class JoinForm(FlaskForm):
         description="Your instructor gives you this code.",
     )
     submit = SubmitField("Join the cohort")
+
+
+class NameForm(FlaskForm):
+    name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    submit = SubmitField("Save the name")
+
+
+class EmailChangeForm(FlaskForm):
+    email = EmailField(
+        "New e-mail",
+        validators=[DataRequired(), Email(check_deliverability=False), Length(max=EMAIL_MAX)],
+    )
+    current = _current_password()
+    submit = SubmitField("Change the e-mail")
+
+
+class PasswordChangeForm(FlaskForm):
+    current = _current_password()
+    password = _new_password()
+    confirm = _repeat()
+    submit = SubmitField("Change the password")
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("E-mail", validators=[DataRequired(), Length(max=EMAIL_MAX)])
+    submit = SubmitField("Send me a reset link")
+
+
+class ResetForm(FlaskForm):
+    password = _new_password()
+    confirm = _repeat()
+    submit = SubmitField("Set the new password")
+
+
+class DeleteAccountForm(FlaskForm):
+    current = _current_password()
+    submit = SubmitField("Delete my account")
+
+
+class UserAdminForm(FlaskForm):
+    role = SelectField(
+        "Role", choices=[("learner", "Learner"), ("instructor", "Instructor"), ("admin", "Admin")]
+    )
+    enabled = BooleanField("Account enabled")
+    submit = SubmitField("Save")

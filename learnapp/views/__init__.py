@@ -59,6 +59,8 @@ def error_page(error: HTTPException | Exception) -> tuple[str, int]:
 
 def init_app(app: Flask) -> None:
     from learnapp.views import (
+        account,
+        admin,
         auth,
         certificates,
         cohorts,
@@ -69,7 +71,18 @@ def init_app(app: Flask) -> None:
         verify,
     )
 
-    blueprints = (public, auth, lessons, quizzes, certificates, verify, cohorts, instructor)
+    blueprints = (
+        public,
+        auth,
+        account,
+        lessons,
+        quizzes,
+        certificates,
+        verify,
+        cohorts,
+        instructor,
+        admin,
+    )
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, error_page)

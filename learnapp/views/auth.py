@@ -14,10 +14,10 @@ from flask import (
 )
 from flask_login import current_user, login_required, login_user, logout_user
 
-from learnapp import accounts
+from learnapp import accounts, mail
 from learnapp.db import begin_write, get_session
-from learnapp.forms import LoginForm, RegisterForm
-from learnapp.security import client_address, password_matches, safe_next, throttle
+from learnapp.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
+from learnapp.security import client_address, normalise_email, password_matches, safe_next, throttle
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -62,7 +62,7 @@ def login():
     status = 200
     if form.validate_on_submit():
         config = current_app.config
-        email = accounts.normalise_email(form.email.data)
+        email = normalise_email(form.email.data)
         keys = {
             config["LOGIN_FAILURES_PER_ACCOUNT"]: ("login-account", email),
             config["LOGIN_FAILURES_PER_ADDRESS"]: ("login-address", client_address()),
@@ -104,3 +104,54 @@ def logout():
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("public.home"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset_request():
+    form = ResetRequestForm()
+    if form.validate_on_submit():
+        limit = current_app.config["PASSWORD_RESETS_PER_ADDRESS"]
+        if not throttle().allows(limit, "reset", client_address()):
+            form.form_errors.append("Too many reset requests from here. Please try again later.")
+            return render_template("auth/reset_request.html", form=form), 429
+        throttle().record(limit, "reset", client_address())
+        user = accounts.find_by_email(get_session(), form.email.data)
+        if user is not None and user.is_enabled:
+            token = accounts.reset_token(user, current_app.secret_key)
+            link = url_for("auth.reset", token=token, _external=True)
+            minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
+            mail.send(
+                user.email,
+                "Reset your learnapp password",
+                f"Hello {user.name},\n\nTo choose a new password, open this link within {minutes} minutes:\n\n"
+                f"{link}\n\nThe link works once. If you did not ask for it, ignore this message.\n",
+            )
+        # The same answer whether or not the account exists: no one learns who is registered.
+        flash("If an account uses that e-mail, a reset link is on its way.", "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_request.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset(token):
+    db = get_session()
+    config = current_app.config
+    user = accounts.user_for_reset(
+        db, token, current_app.secret_key, config["PASSWORD_RESET_MAX_AGE"]
+    )
+    if user is None:
+        flash("This reset link has expired or was already used. Ask for a new one.", "error")
+        return redirect(url_for("auth.reset_request"))
+    form = ResetForm()
+    if form.validate_on_submit():
+        begin_write(db)
+        user = accounts.user_for_reset(
+            db, token, current_app.secret_key, config["PASSWORD_RESET_MAX_AGE"]
+        )
+        if user is None:
+            return redirect(url_for("auth.reset_request"))
+        accounts.change_password(user, form.password.data)
+        db.commit()
+        flash("Your password is changed. Please log in with it.", "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form), 400 if form.errors else 200

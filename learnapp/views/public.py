@@ -19,3 +19,8 @@ def home():
 def healthz():
     get_session().execute(text("SELECT 1"))
     return {"status": "ok"}
+
+
+@bp.get("/privacy")
+def privacy():
+    return render_template("public/privacy.html")
