@@ -3,6 +3,11 @@
 To cover a new page, add an AxeCase to PAGES: its path, whether it needs the logged-in
 learner, the HTTP status it answers with, and optionally a `setup(page)` that brings the
 page into the state to check (a submitted form, an opened quiz).
+
+The quiz and certificate pages need learners further on: `login="ready"` has read every
+section but not yet acknowledged the quiz's notice; `login="quizzer"` has failed once, passed
+twice (claiming a certificate for the first pass only) and has an attempt in progress. Their
+pages' {placeholders} are filled in by the quiz_learners fixture.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import (
+    FINAL,
     LESSON,
     SECTIONS,
+    claim_certificate,
     mark_sections_read,
     register,
+    start_final_quiz,
+    take_final_quiz,
     unique_email,
 )
 
@@ -28,8 +37,8 @@ pytestmark = pytest.mark.browser
 @dataclass(frozen=True)
 class AxeCase:
     id: str
-    path: str
-    login: bool = False
+    path: str  # may hold {placeholders} from the quizzer's records (see quiz_learners)
+    login: bool | str = False  # True: the reader; "ready" or "quizzer": a quiz learner
     status: int = 200
     setup: Callable[[Page], None] | None = None
 
@@ -46,6 +55,33 @@ def submit_wrong_password(page: Page) -> None:
     expect(page.get_by_role("alert")).to_be_visible()
 
 
+def expect_notice(page: Page) -> None:
+    expect(page.get_by_role("heading", name="Before you start")).to_be_visible()
+
+
+def submit_empty_name(page: Page) -> None:
+    page.get_by_label("Name to print on the certificate").fill("")
+    page.get_by_role("button", name="Issue my certificate").click()
+    expect(page.locator(".field.has-error")).to_be_visible()
+
+
+def upload_own_certificate(page: Page) -> None:
+    """Download the learner's certificate and check it on the verification page."""
+    base = page.url.partition("/verify/")[0]
+    page.goto(f"{base}/certificates/")
+    code = page.locator("tbody .code").first.inner_text()
+    pdf = page.request.get(f"{base}/certificates/{code}/pdf")
+    assert pdf.ok, pdf.status
+    page.goto(f"{base}/verify/")
+    page.get_by_label("Certificate PDF").set_input_files(
+        files=[{"name": f"{code}.pdf", "mimeType": "application/pdf", "buffer": pdf.body()}]
+    )
+    page.get_by_role("button", name="Check this file").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Authentic certificate")
+
+
+UNKNOWN_CODE = "0000-0000-0000-0000-0000-0000-00"
+
 PAGES = [
     AxeCase("home", "/"),
     AxeCase("home-logged-in", "/", login=True),
@@ -61,6 +97,25 @@ PAGES = [
     AxeCase("progress", f"{LESSON}/progress", login=True),
     AxeCase("not-found", "/no-such-page", status=404),
     AxeCase("not-found-logged-in", f"{LESSON}/sections/no-such-section", login=True, status=404),
+    AxeCase("final-quiz-notice", FINAL, login="ready", setup=expect_notice),
+    AxeCase("final-quiz-history", FINAL, login="quizzer"),
+    AxeCase("quiz-attempt", "{in_progress}", login="quizzer"),
+    AxeCase("quiz-result-failed", "{failed}", login="quizzer"),
+    AxeCase("quiz-result-passed", "{passed}", login="quizzer"),
+    AxeCase("certificate-claim", "/certificates/claim/{unclaimed_id}", login="quizzer"),
+    AxeCase(
+        "certificate-claim-errors",
+        "/certificates/claim/{unclaimed_id}",
+        login="quizzer",
+        setup=submit_empty_name,
+    ),
+    AxeCase("certificate", "/certificates/{code}", login="quizzer"),
+    AxeCase("my-certificates", "/certificates/", login="quizzer"),
+    AxeCase("verify", "/verify/"),
+    AxeCase("verify-bad-code", "/verify/?code=not-a-code", status=400),
+    AxeCase("verify-valid", "/verify/{code}"),
+    AxeCase("verify-unknown", f"/verify/{UNKNOWN_CODE}", status=404),
+    AxeCase("verify-upload", "/verify/", login="quizzer", setup=upload_own_certificate),
 ]
 
 
@@ -77,15 +132,56 @@ def learner_state(browser: Any, live_server: Any) -> Iterator[dict[str, Any]]:
         context.close()
 
 
+@pytest.fixture(scope="module")
+def quiz_learners(browser: Any, live_server: Any) -> Iterator[dict[str, Any]]:
+    """Two learners for the quiz and certificate pages: their cookies, and the addresses of
+    the quizzer's attempts and certificate."""
+    base = live_server.url
+    contexts = []
+    try:
+        ready = browser.new_context()
+        contexts.append(ready)
+        page = ready.new_page()
+        register(page, base, unique_email("ready"))
+        mark_sections_read(page, base, len(SECTIONS))
+
+        quizzer = browser.new_context()
+        contexts.append(quizzer)
+        page = quizzer.new_page()
+        register(page, base, unique_email("quizzer"))
+        mark_sections_read(page, base, len(SECTIONS))
+        paths = {
+            "failed": take_final_quiz(page, base, right=False),
+            "passed": take_final_quiz(page, base, right=True),
+            "unclaimed": take_final_quiz(page, base, right=True),
+            "in_progress": start_final_quiz(page, base),
+        }
+        paths["code"] = claim_certificate(page, base, paths["passed"], "Zoë Ōtsuka 王小明")
+        paths["unclaimed_id"] = paths["unclaimed"].rsplit("/", 1)[-1]
+        yield {
+            "states": {"ready": ready.storage_state(), "quizzer": quizzer.storage_state()},
+            "paths": paths,
+        }
+    finally:
+        for context in contexts:
+            context.close()
+
+
 @pytest.mark.parametrize("case", PAGES, ids=[case.id for case in PAGES])
 def test_no_serious_accessibility_violations(
     case: AxeCase, new_page: Any, live_server: Any, axe: Any, request: pytest.FixtureRequest
 ) -> None:
     options: dict[str, Any] = {"bypass_csp": True}  # axe-core is injected as inline script
-    if case.login:
+    path = case.path
+    if case.login is True:
         options["storage_state"] = request.getfixturevalue("learner_state")
+    elif case.login or "{" in path:
+        learners = request.getfixturevalue("quiz_learners")
+        path = path.format(**learners["paths"])
+        if case.login:
+            options["storage_state"] = learners["states"][case.login]
     page = new_page(**options)
-    response = page.goto(f"{live_server.url}{case.path}")
+    response = page.goto(f"{live_server.url}{path}")
     assert response is not None and response.status == case.status
     if case.setup:
         case.setup(page)
