@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnapp import grading
@@ -164,8 +165,15 @@ def start(
         state="in_progress",
         started_at=utcnow(),
     )
-    session.add(attempt)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(attempt)
+    except IntegrityError:
+        # A simultaneous start (a second device, a double click) opened one first: resume it.
+        open_id = status(session, user_id, lesson, quiz, policy).open_attempt_id
+        if open_id is None:
+            raise
+        return session.get_one(QuizAttempt, open_id)
     return attempt
 
 

@@ -8,7 +8,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from flask import Flask, Response, abort, current_app, request, session
+from flask import Flask, Response, abort, current_app, flash, redirect, request, session, url_for
 from flask_login import LoginManager, current_user
 from limits import parse
 from limits.storage import storage_from_string
@@ -27,6 +27,15 @@ login_manager.login_message_category = "info"
 # flask-login's own "strong" protection would log users out when their address changes
 # (phones on the move); session versions in the user id give us revocation instead.
 login_manager.session_protection = None
+
+
+@login_manager.needs_refresh_handler
+def ask_for_password_again() -> Response:
+    """A session restored from a remember-me cookie must log in again before it may change
+    how the account logs in. After a POST (a settings form), back to the settings page."""
+    flash("Please log in again to confirm it is you.", "info")
+    back = request.full_path.rstrip("?") if request.method == "GET" else None
+    return redirect(url_for("auth.login", next=safe_next(back) or url_for("account.settings")))
 
 
 @login_manager.user_loader

@@ -118,9 +118,11 @@ def runner(app: Flask) -> Any:
 
 @pytest.fixture
 def db(app: Flask) -> Iterator[Any]:
-    """A session for arranging and checking rows outside requests."""
-    with app.app_context():
-        yield get_session()
+    """A session for arranging and checking rows outside requests. It opens no app context:
+    one held open would be shared by every request of the test (its `g`, its user)."""
+    session = app.extensions["learnapp.sessionmaker"]()
+    yield session
+    session.close()
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, render_template
+from flask import Flask, abort, current_app, g, render_template
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -111,4 +111,7 @@ def init_app(app: Flask) -> None:
 
 def _unexpected(error: Exception) -> tuple[str, int]:
     current_app.logger.exception("unhandled error", exc_info=error)
+    # The page itself may read the database (the signed-in user): start from a clean session.
+    if "db_session" in g:
+        g.db_session.rollback()
     return error_page(error)

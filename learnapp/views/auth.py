@@ -12,7 +12,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_fresh, login_required, login_user, logout_user
 
 from learnapp import accounts, mail
 from learnapp.db import begin_write, get_session
@@ -56,7 +56,8 @@ def register():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    if current_user.is_authenticated:
+    # A stale session (restored from a remember-me cookie) may log in again, to refresh it.
+    if current_user.is_authenticated and login_fresh():
         return _after_login()
     form = LoginForm()
     status = 200

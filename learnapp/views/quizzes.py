@@ -24,7 +24,7 @@ def _policy() -> attempts.RetakePolicy:
     config = current_app.config
     return attempts.RetakePolicy(
         cooldown=timedelta(minutes=config["QUIZ_RETAKE_COOLDOWN_MINUTES"]),
-        per_day=config["QUIZ_ATTEMPTS_PER_DAY"],
+        per_day=config["QUIZ_ATTEMPTS_PER_DAY"] or None,  # 0 means no cap, never "no attempts"
     )
 
 
