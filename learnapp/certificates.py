@@ -13,10 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import segno
 from flask import current_app, has_request_context, render_template, request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -211,12 +212,14 @@ def render_pdf(fields: dict[str, Any]) -> bytes:
 
 
 def _fields(certificate: Certificate, verify_url: str) -> dict[str, Any]:
+    # Dates as the site's pages show them (TIME_ZONE), so the PDF and the verify page agree.
+    zone = ZoneInfo(current_app.config["TIME_ZONE"])
     return {
         "name": certificate.name,
         "lesson_title": certificate.lesson_title,
         "score": certificate.score_percent,
-        "issued_on": certificate.issued_at.date(),
-        "valid_until": certificate.valid_until.date(),
+        "issued_on": certificate.issued_at.astimezone(zone).date(),
+        "valid_until": certificate.valid_until.astimezone(zone).date(),
         "organisation": certificate.organisation,
         "content_version": certificate.content_version,
         "code": certificate.code,
@@ -283,11 +286,12 @@ def draft(
         issued_at=now,
         valid_until=add_years(now, config["CERTIFICATE_VALIDITY_YEARS"]),
     )
-    _attach_pdf(certificate)
+    attach_pdf(certificate)
     return certificate
 
 
-def _attach_pdf(certificate: Certificate) -> None:
+def attach_pdf(certificate: Certificate) -> None:
+    """Render the certificate and set its PDF bytes and their SHA-256."""
     certificate.pdf = render_pdf(_fields(certificate, verification_url(certificate.code)))
     certificate.sha256 = hashlib.sha256(certificate.pdf).hexdigest()
 
@@ -325,25 +329,54 @@ def reissue(session: Session, certificate: Certificate, name: str, now: datetime
         issued_at=certificate.issued_at,
         valid_until=certificate.valid_until,
     )
-    _attach_pdf(revision)
+    attach_pdf(revision)
     return revision
 
 
-def save_revision(session: Session, old: Certificate, new: Certificate, now: datetime) -> None:
-    old.superseded_at = now
+def save_revision(session: Session, old: Certificate, new: Certificate, now: datetime) -> bool:
+    """Supersede `old` by `new`; False, storing nothing, if `old` was corrected or revoked
+    meanwhile. One conditional UPDATE, so of two racing writers only one proceeds."""
+    superseded = session.execute(
+        update(Certificate)
+        .where(
+            Certificate.id == old.id,
+            Certificate.superseded_at.is_(None),
+            Certificate.revoked_at.is_(None),
+        )
+        .values(superseded_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if superseded.rowcount != 1:
+        return False
     session.add(new)
     session.flush()
+    return True
 
 
-def revoke(certificate: Certificate, by: User, reason: str, now: datetime) -> None:
+def revoke(
+    session: Session, certificate: Certificate, by: User, reason: str, now: datetime
+) -> None:
+    """Revoke the certificate in every revision: an older PDF must not still verify."""
     reason = " ".join(reason.split())
     if not reason:
         raise CertificateError("Please give the reason for revoking.")
     if certificate.revoked_at is not None:
         raise CertificateError("This certificate is already revoked.")
-    certificate.revoked_at = now
-    certificate.revoked_by_id = by.id
-    certificate.revoke_reason = reason[:500]
+    revoked = 0
+    # Repeated until nothing is left: a revision committed while this ran (PostgreSQL's
+    # statement snapshot would miss it) is caught by the next pass.
+    while True:
+        result = session.execute(
+            update(Certificate)
+            .where(Certificate.code == certificate.code, Certificate.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_by_id=by.id, revoke_reason=reason[:500])
+            .execution_options(synchronize_session=False)
+        )
+        if not result.rowcount:
+            break
+        revoked += result.rowcount
+    if not revoked:  # a simultaneous revocation won
+        raise CertificateError("This certificate is already revoked.")
 
 
 def by_pdf(session: Session, data: bytes) -> Certificate | None:

@@ -13,12 +13,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from learnapp.config import ROOT
 from learnapp.content import ContentError, load_content
-
-DEMO_PASSWORD = "learnapp-demo"  # noqa: S105 - development accounts only; refused in production
-DEMO_ACCOUNTS = (
-    ("learner@example.com", "Demo Learner", "learner"),
-    ("instructor@example.com", "Demo Instructor", "instructor"),
-)
+from learnapp.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DemoError, seed_cohort
 
 
 @click.group("content", cls=AppGroup)
@@ -128,9 +123,10 @@ def demo(learners: int) -> None:
             accounts.create_user(session, email=email, name=name, password=DEMO_PASSWORD, role=role)
     session.commit()
     if learners:
-        from learnapp.demo import seed_cohort
-
-        seed_cohort(session, learners)
+        try:
+            seed_cohort(session, learners)
+        except DemoError as error:
+            raise click.ClickException(str(error)) from None
     click.echo("Demo accounts (development only):")
     for email, _name, role in DEMO_ACCOUNTS:
         click.echo(f"  {role:<10} {email:<26} password: {DEMO_PASSWORD}")

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from learnapp import accounts, certificates, cohorts, grading
 from learnapp.attempts import quiz_version
-from learnapp.cli import DEMO_PASSWORD
 from learnapp.content import Catalogue, Lesson, Question, Quiz
 from learnapp.db import begin_write, utcnow
 from learnapp.models import (
@@ -38,7 +37,6 @@ INSTRUCTOR_EMAIL = "instructor@example.com"
 CHUNK = 500
 WINDOW = timedelta(days=60)
 STUCK_AFTER = timedelta(days=7)
-EXPIRING_WITHIN = timedelta(days=90)
 REVOKED_PER_COHORT = 2
 REVOKE_REASONS = (
     "Issued in error: the learner's identity could not be confirmed at the class session.",
@@ -156,6 +154,13 @@ NAME_GROUPS: tuple[tuple[int, tuple[str, ...], tuple[str, ...], tuple[str, ...],
 )
 
 
+DEMO_PASSWORD = "learnapp-demo"  # noqa: S105 - development accounts only; refused in production
+DEMO_ACCOUNTS = (
+    ("learner@example.com", "Demo Learner", "learner"),
+    ("instructor@example.com", "Demo Instructor", "instructor"),
+)
+
+
 class DemoError(RuntimeError):
     """Demo data cannot be seeded here; the message says why."""
 
@@ -226,7 +231,7 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
     prefix = _email_prefix(session, cohort.id)
     session.commit()
 
-    # One hash for everyone: hashing 10,000 passwords at OWASP cost would take most of an hour.
+    # One hash for everyone: 10,000 scrypt hashes at OWASP cost would take about half an hour.
     password_hash = hash_password(DEMO_PASSWORD)
     profiles = _profiles(learners, rng)
     revoked = 0
@@ -456,7 +461,7 @@ def _certificate(
         certificate.revoked_at = min(now, issued_at + timedelta(hours=rng.uniform(1, 120)))
         certificate.revoked_by_id = revoked_by
         certificate.revoke_reason = rng.choice(REVOKE_REASONS)
-    certificates._attach_pdf(certificate)
+    certificates.attach_pdf(certificate)
     return certificate
 
 

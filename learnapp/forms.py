@@ -76,7 +76,13 @@ class CertificateNameForm(FlaskForm):
 
 
 class RevokeForm(FlaskForm):
-    reason = StringField("Reason for revoking", validators=[DataRequired(), Length(max=500)])
+    reason = StringField(
+        "Reason for revoking",
+        validators=[
+            DataRequired("Please give the reason for revoking."),
+            Length(max=500, message="The reason is too long: at most 500 characters."),
+        ],
+    )
     submit = SubmitField("Revoke this certificate")
 
 

@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, abort, current_app, g, render_template
+from flask import Flask, Response, abort, current_app, g, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, SecurityError
 
 from learnapp.content import Catalogue, Lesson
 
@@ -43,9 +43,13 @@ def lesson_or_404(slug: str) -> Lesson:
     return lesson
 
 
-def error_page(error: HTTPException | Exception) -> tuple[str, int]:
+def error_page(error: HTTPException | Exception) -> tuple[str, int] | Response:
     code = error.code if isinstance(error, HTTPException) and error.code else 500
     title, advice = ERROR_MESSAGES.get(code, (getattr(error, "name", "Error"), ""))
+    if isinstance(error, SecurityError):
+        # A Host outside TRUSTED_HOSTS: Flask builds no URLs for it, so the page template
+        # (all url_for) would fail and turn the 400 into a 500. Plain text, host not echoed.
+        return Response(f"{title}\n\n{advice}\n", status=code, mimetype="text/plain")
     description = getattr(error, "description", None)
     if code in (400, 409) and description and not description.startswith("The browser (or proxy)"):
         advice = description  # our own message, written for the user

@@ -125,14 +125,15 @@ def revoke(code):
     form = RevokeForm()
     if form.validate_on_submit():
         try:
-            certificates.revoke(certificate, current_user, form.reason.data, utcnow())
+            certificates.revoke(db, certificate, current_user, form.reason.data, utcnow())
         except certificates.CertificateError as error:
             flash(str(error), "error")
         else:
             db.commit()
             flash("The certificate is revoked.", "success")
     else:
-        flash("Please give the reason for revoking.", "error")
+        # Blank or over-long: the form's own message says which.
+        flash(next(iter(form.reason.errors), "Please give the reason for revoking."), "error")
     return redirect(url_for("certificates.show", code=certificate.code))
 
 
@@ -152,13 +153,15 @@ def reissue(code):
         return redirect(url_for("certificates.show", code=certificate.code))
     begin_write(db)
     current = certificates.current_revision(db, certificate.code)
-    if current.revision != certificate.revision:
+    if current.revision != certificate.revision or not certificates.save_revision(
+        db, current, revision, utcnow()
+    ):
+        db.rollback()
         flash(
-            "Someone corrected this certificate meanwhile; please check it and try again.",
+            "Someone corrected or revoked this certificate meanwhile; please check it and try again.",
             "warning",
         )
     else:
-        certificates.save_revision(db, current, revision, utcnow())
         db.commit()
         flash("The certificate was reissued with the corrected name.", "success")
     return redirect(url_for("certificates.show", code=certificate.code))
