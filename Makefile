@@ -37,11 +37,14 @@ test: $(VENV)/.installed check-system
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
-	$(BIN)/ruff check learnapp tests migrations $(wildcard bench)
-	$(BIN)/ruff format --check learnapp tests migrations $(wildcard bench)
+	$(BIN)/ruff check learnapp tests migrations $(wildcard bench) $(wildcard soak)
+	$(BIN)/ruff format --check learnapp tests migrations $(wildcard bench) $(wildcard soak)
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+soak: $(VENV)/.installed
+	$(BIN)/python -m soak

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import segno
 from flask import current_app, has_request_context, render_template, request
@@ -22,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue
+from learnapp.db import local_date
 from learnapp.models import NAME_MAX, Certificate, QuizAttempt, QuizVersion, User
 
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
@@ -213,13 +213,13 @@ def render_pdf(fields: dict[str, Any]) -> bytes:
 
 def _fields(certificate: Certificate, verify_url: str) -> dict[str, Any]:
     # Dates as the site's pages show them (TIME_ZONE), so the PDF and the verify page agree.
-    zone = ZoneInfo(current_app.config["TIME_ZONE"])
+    zone = current_app.config["TIME_ZONE"]
     return {
         "name": certificate.name,
         "lesson_title": certificate.lesson_title,
         "score": certificate.score_percent,
-        "issued_on": certificate.issued_at.astimezone(zone).date(),
-        "valid_until": certificate.valid_until.astimezone(zone).date(),
+        "issued_on": local_date(certificate.issued_at, zone),
+        "valid_until": local_date(certificate.valid_until, zone),
         "organisation": certificate.organisation,
         "content_version": certificate.content_version,
         "code": certificate.code,

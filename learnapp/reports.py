@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Integer, Select, and_, case, cast, false, func, or_, select, true
+from sqlalchemy import Select, and_, case, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from learnapp import itemstats
@@ -342,7 +342,8 @@ def score_distribution(session: Session, scope: Scope) -> list[tuple[str, int]]:
         .group_by(QuizAttempt.user_id)
         .subquery()
     )
-    band = case((best.c.best >= 100, 9), else_=cast(best.c.best / 10, Integer))
+    # Comparisons, not CAST: PostgreSQL rounds a cast to integer where SQLite truncates.
+    band = case(*[(best.c.best >= 10 * b, b) for b in range(9, 0, -1)], else_=0)
     counts = dict(session.execute(select(band, func.count()).group_by(band)).all())
     return [(f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", counts.get(b, 0)) for b in range(10)]
 

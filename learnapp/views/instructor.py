@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from learnapp import cohorts, itemstats, reports
-from learnapp.db import begin_write, get_session, utcnow
+from learnapp.db import begin_write, get_session, local_date, utcnow
 from learnapp.forms import CohortForm
 from learnapp.models import Cohort, Enrolment, User
 from learnapp.security import login_manager
@@ -201,6 +201,7 @@ def export(cohort_id):
     scope = _scope(cohort)
     rows = reports.all_learners(get_session(), scope, utcnow())
     causes = scope.lesson.sections
+    zone = current_app.config["TIME_ZONE"]
     out = io.StringIO()
     # The byte-order mark tells Excel the file is UTF-8, so accented names survive.
     out.write("\ufeff")
@@ -232,10 +233,10 @@ def export(cohort_id):
                     "" if row.best is None else f"{row.best:g}",
                     "yes" if row.passed else "no",
                     row.certificate_code,
-                    row.certificate_issued_at.date().isoformat()
+                    local_date(row.certificate_issued_at, zone).isoformat()
                     if row.certificate_issued_at
                     else "",
-                    row.certificate_valid_until.date().isoformat()
+                    local_date(row.certificate_valid_until, zone).isoformat()
                     if row.certificate_valid_until
                     else "",
                 )

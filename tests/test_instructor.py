@@ -1,0 +1,664 @@
+"""Instructor pages: access, the cohort dashboard, a learner's timeline, charts and the CSV."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import secrets
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import event, func, insert, select
+
+from learnapp.cohorts import new_join_code
+from learnapp.db import Base, get_engine, utcnow
+from learnapp.models import (
+    Certificate,
+    Cohort,
+    Enrolment,
+    QuizAttempt,
+    QuizVersion,
+    SectionRead,
+    User,
+)
+from tests.conftest import PASSWORD, CSRFClient
+
+LESSON = "spinal-muscle-spasm"
+QUIZ = "spinal-muscle-spasm-final"
+SECTIONS = [
+    ("spine-and-spasm", "The spine and what a spasm is"),
+    ("vehicle-accidents", "Vehicle accidents"),
+    ("sports-strains", "Sports strains and abrupt movements"),
+    ("poor-posture", "Poor posture"),
+    ("joint-dysfunction", "Spinal joint dysfunction"),
+    ("muscular-dysfunction", "Muscular dysfunction"),
+    ("summary", "Summary: how the causes connect"),
+]
+DAY = timedelta(days=1)
+
+
+@pytest.fixture
+def app_config(app_config, request):
+    """Tests may add settings with indirect parametrisation of `app_config`."""
+    return {**app_config, **getattr(request, "param", {})}
+
+
+# --- Arranging rows directly (bulk inserts; shared with the other instructor tests) -------
+
+
+def add_users(db: Any, people: list[tuple[str, str]]) -> list[int]:
+    """Learners as (name, e-mail), inserted in one statement; their ids in the same order."""
+    rows = [{"name": n, "email": e, "password_hash": "!", "role": "learner"} for n, e in people]
+    return list(db.scalars(insert(User).returning(User.id, sort_by_parameter_order=True), rows))
+
+
+def add_cohort(db: Any, instructor_id: int, name: str = "Tuesday class", **values: Any) -> int:
+    cohort = Cohort(
+        name=name,
+        session_date=values.get("session_date", date(2025, 3, 4)),
+        lesson=LESSON,
+        join_code=values.get("join_code") or new_join_code(),
+        instructor_id=instructor_id,
+    )
+    db.add(cohort)
+    db.flush()
+    return cohort.id
+
+
+def enrol(db: Any, cohort_id: int, user_ids: list[int]) -> None:
+    db.execute(insert(Enrolment), [{"cohort_id": cohort_id, "user_id": u} for u in user_ids])
+
+
+def add_quiz_version(db: Any) -> int:
+    return db.scalar(
+        insert(QuizVersion).returning(QuizVersion.id),
+        {"quiz_id": QUIZ, "content_version": "test", "document": {}},
+    )
+
+
+def reads(user_id: int, count: int, at: datetime) -> list[dict[str, Any]]:
+    """The first `count` sections, read a minute apart from `at`."""
+    return [
+        {
+            "user_id": user_id,
+            "lesson": LESSON,
+            "section": slug,
+            "read_at": at + i * timedelta(minutes=1),
+        }
+        for i, (slug, _title) in enumerate(SECTIONS[:count])
+    ]
+
+
+def closed_attempt(
+    user_id: int,
+    version_id: int,
+    at: datetime,
+    percent: float,
+    passed: bool,
+    critical: bool = False,
+    by_section: dict[str, list[float]] | None = None,
+    score: float | None = None,
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "quiz_id": QUIZ,
+        "quiz_version_id": version_id,
+        "state": "closed",
+        "drawn": [],
+        "started_at": at - timedelta(minutes=10),
+        "submitted_at": at,
+        "score": percent / 100 * 12 if score is None else score,
+        "points": 12,
+        "percent": percent,
+        "passed": passed,
+        "critical_missed": critical,
+        "by_section": by_section or {},
+    }
+
+
+def certificate(
+    user_id: int,
+    issued_at: datetime,
+    valid_until: datetime,
+    revoked_at: datetime | None = None,
+    superseded_at: datetime | None = None,
+    code: str | None = None,
+    revision: int = 1,
+) -> dict[str, Any]:
+    code = code or secrets.token_hex(8).upper()
+    pdf = f"%PDF-fake {code} {revision}".encode()
+    return {
+        "code": code,
+        "revision": revision,
+        "user_id": user_id,
+        "lesson": LESSON,
+        "lesson_title": "Spinal muscle spasm",
+        "name": "Someone",
+        "score_percent": 90.0,
+        "content_version": "test",
+        "organisation": "Test org",
+        "issued_at": issued_at,
+        "valid_until": valid_until,
+        "superseded_at": superseded_at,
+        "revoked_at": revoked_at,
+        "revoke_reason": "test" if revoked_at else None,
+        "created_at": issued_at,
+        "pdf": pdf,
+        "sha256": hashlib.sha256(pdf).hexdigest(),
+    }
+
+
+def logged_in(app: Flask, email: str) -> CSRFClient:
+    """A new client, logged in as `email`."""
+    client = app.test_client()
+    assert (
+        client.post("/auth/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    )
+    return client  # type: ignore[return-value]
+
+
+def table_counts(db: Any) -> dict[str, int]:
+    db.rollback()  # see what requests committed since
+    tables = Base.metadata.sorted_tables
+    return {t.name: db.scalar(select(func.count()).select_from(t)) for t in tables}
+
+
+def learner_names(html: str) -> list[str]:
+    """The learners listed in the dashboard table, in order."""
+    return re.findall(
+        r'<th scope="row"><a href="/instructor/cohorts/\d+/learners/\d+">([^<]*)</a>', html
+    )
+
+
+def row_of(html: str, name: str) -> str:
+    return next(row for row in html.split("<tr>") if f">{name}</a>" in row)
+
+
+# --- Access ------------------------------------------------------------------------------
+
+ROUTES = [
+    ("get", "/instructor/"),
+    ("post", "/instructor/cohorts"),
+    ("get", "/instructor/cohorts/{cohort}"),
+    ("get", "/instructor/cohorts/{cohort}/learners/{member}"),
+    ("get", "/instructor/cohorts/{cohort}/items"),
+    ("get", f"/instructor/items/{LESSON}"),
+    ("get", "/instructor/cohorts/{cohort}/export.csv"),
+]
+COHORT_ROUTES = [r for r in ROUTES if "{cohort}" in r[1]]
+
+
+@pytest.fixture
+def two_cohorts(db, create_user) -> SimpleNamespace:
+    """Two instructors, each with a cohort of one learner."""
+    mine = create_user(email="mine@example.com", name="Mia Instructor", role="instructor")
+    theirs = create_user(email="theirs@example.com", name="Theo Instructor", role="instructor")
+    member, other = add_users(db, [("Mo Member", "mo@ex.org"), ("Ot Other", "ot@ex.org")])
+    cohort = add_cohort(db, mine.id, "Mia's class")
+    their_cohort = add_cohort(db, theirs.id, "Theo's class")
+    enrol(db, cohort, [member])
+    enrol(db, their_cohort, [other])
+    db.commit()
+    return SimpleNamespace(cohort=cohort, member=member, their_cohort=their_cohort, other=other)
+
+
+def call(client: CSRFClient, method: str, url: str, **ids: int) -> Any:
+    return getattr(client, method)(url.format(**ids))
+
+
+@pytest.mark.parametrize(("method", "url"), ROUTES)
+def test_learners_are_refused(client, learner, two_cohorts, method, url):
+    ids = {"cohort": two_cohorts.cohort, "member": two_cohorts.member}
+    assert call(client, method, url, **ids).status_code == 403
+
+
+@pytest.mark.parametrize(("method", "url"), ROUTES)
+def test_visitors_are_sent_to_log_in(client, two_cohorts, method, url):
+    response = call(client, method, url, cohort=two_cohorts.cohort, member=two_cohorts.member)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/auth/login")
+
+
+@pytest.mark.parametrize(("method", "url"), COHORT_ROUTES)
+def test_another_instructors_cohort_is_not_found(app, two_cohorts, method, url):
+    client = logged_in(app, "mine@example.com")
+    ids = {"cohort": two_cohorts.their_cohort, "member": two_cohorts.other}
+    assert call(client, method, url, **ids).status_code == 404
+    assert call(client, method, url, cohort=999_999, member=two_cohorts.member).status_code == 404
+
+
+def test_a_learner_outside_the_cohort_is_not_found(app, two_cohorts):
+    client = logged_in(app, "mine@example.com")
+    url = f"/instructor/cohorts/{two_cohorts.cohort}/learners/"
+    assert client.get(url + str(two_cohorts.member)).status_code == 200
+    assert client.get(url + str(two_cohorts.other)).status_code == 404
+
+
+def test_an_unknown_lesson_has_no_item_analysis(app, two_cohorts):
+    assert logged_in(app, "mine@example.com").get("/instructor/items/nope").status_code == 404
+
+
+def test_instructors_list_their_own_cohorts_and_admins_every_cohort(app, create_user, two_cohorts):
+    create_user(email="admin@example.com", role="admin")
+    mine = logged_in(app, "mine@example.com").get("/instructor/").text
+    assert "Mia&#39;s class" in mine and "Theo&#39;s class" not in mine
+    admin = logged_in(app, "admin@example.com")
+    listing = admin.get("/instructor/").text
+    assert "Mia&#39;s class" in listing and "Theo&#39;s class" in listing
+    for method, url in COHORT_ROUTES:
+        for cohort, member in [
+            (two_cohorts.cohort, two_cohorts.member),
+            (two_cohorts.their_cohort, two_cohorts.other),
+        ]:
+            assert call(admin, method, url, cohort=cohort, member=member).status_code == 200
+
+
+# --- An arranged cohort ------------------------------------------------------------------
+#
+#   learner          reads            attempts (days ago: %)            certificate
+#   Ann Never        -                -                                 -
+#   Bob Reader       3, 10 days ago   -                                 -             stuck
+#   Cat Fresh        2, yesterday     -                                 -
+#   Dan Critical     7, 20 days ago   2: 85 failed, critical missed     -             critical
+#   Eve Expiring     7, 1200 days     1100: 90 passed                   expires in 30 days
+#   Fay Certified    7, 60 days       50: 100 passed                    valid (revision 2)
+#   Gus Expired      -                1200: 80 passed                   expired
+#   Hal Revoked      5, 40 days       30: 70 critical; 29: 95 passed    revoked
+#   Ivy Stuckfail    -                30: 50 failed                     -             stuck
+#   Kim 100% Keen    -                -                                 -
+#   Lee_Under        -                -                                 -
+# Olga Outsider reads and passes but is in no cohort of this instructor; Ann is also in
+# another instructor's cohort.
+NAMES = [
+    "Ann Never",
+    "Bob Reader",
+    "Cat Fresh",
+    "Dan Critical",
+    "Eve Expiring",
+    "Fay Certified",
+    "Gus Expired",
+    "Hal Revoked",
+    "Ivy Stuckfail",
+    "Kim 100% Keen",
+    "Lee_Under",
+]
+
+
+def email_of(name: str) -> str:
+    return name.split()[0].lower() + "@example.com"
+
+
+@pytest.fixture
+def arranged(db, create_user) -> SimpleNamespace:
+    teacher = create_user(email="teach@example.com", name="Tess Teacher", role="instructor")
+    other_teacher = create_user(email="other@example.com", role="instructor")
+    now = utcnow()
+    ids = dict(zip(NAMES, add_users(db, [(n, email_of(n)) for n in NAMES]), strict=True))
+    (olga,) = add_users(db, [("Olga Outsider", "olga@example.com")])
+    cohort = add_cohort(db, teacher.id)
+    enrol(db, cohort, list(ids.values()))
+    enrol(db, add_cohort(db, other_teacher.id, "Elsewhere"), [ids["Ann Never"], olga])
+    version = add_quiz_version(db)
+    retired = {"user_id": ids["Bob Reader"], "lesson": LESSON, "section": "retired-section"}
+    db.execute(
+        insert(SectionRead),
+        [
+            *reads(ids["Bob Reader"], 3, now - 10 * DAY),
+            {**retired, "read_at": now},
+            *reads(ids["Cat Fresh"], 2, now - DAY),
+            *reads(ids["Dan Critical"], 7, now - 20 * DAY),
+            *reads(ids["Eve Expiring"], 7, now - 1200 * DAY),
+            *reads(ids["Fay Certified"], 7, now - 60 * DAY),
+            *reads(ids["Hal Revoked"], 5, now - 40 * DAY),
+            *reads(olga, 7, now - 5 * DAY),
+        ],
+    )
+    hal_first = {"spine-and-spasm": [2.0, 3], "vehicle-accidents": [1.0, 2]}
+    db.execute(
+        insert(QuizAttempt),
+        [
+            closed_attempt(ids["Dan Critical"], version, now - 2 * DAY, 85, False, critical=True),
+            closed_attempt(ids["Eve Expiring"], version, now - 1100 * DAY, 90, True),
+            closed_attempt(ids["Fay Certified"], version, now - 50 * DAY, 100, True),
+            closed_attempt(ids["Gus Expired"], version, now - 1200 * DAY, 80, True),
+            closed_attempt(ids["Hal Revoked"], version, now - 30 * DAY, 70, False, True, hal_first),
+            closed_attempt(ids["Hal Revoked"], version, now - 29 * DAY, 95, True),
+            closed_attempt(ids["Ivy Stuckfail"], version, now - 30 * DAY, 50, False),
+            closed_attempt(olga, version, now - 4 * DAY, 100, True),
+        ],
+    )
+    fay_code = "FAYCODE"
+    db.execute(
+        insert(Certificate),
+        [
+            certificate(ids["Eve Expiring"], now - 1095 * DAY, now + 30 * DAY),
+            certificate(
+                ids["Fay Certified"],
+                now - 50 * DAY,
+                now + 1000 * DAY,
+                code=fay_code,
+                superseded_at=now - 49 * DAY,
+            ),
+            certificate(
+                ids["Fay Certified"],
+                now - 49 * DAY,
+                now + 1000 * DAY,
+                code=fay_code,
+                revision=2,
+            ),
+            certificate(ids["Gus Expired"], now - 1200 * DAY, now - 100 * DAY),
+            certificate(
+                ids["Hal Revoked"],
+                now - 29 * DAY + timedelta(hours=1),
+                now + 1000 * DAY,
+                revoked_at=now - 5 * DAY,
+                code="HALCODE",
+            ),
+            certificate(olga, now - 4 * DAY, now + 30 * DAY),
+        ],
+    )
+    db.commit()
+    return SimpleNamespace(
+        cohort=cohort, ids=ids, url=f"/instructor/cohorts/{cohort}", fay_code=fay_code
+    )
+
+
+@pytest.fixture
+def teacher(app, arranged) -> CSRFClient:
+    return logged_in(app, "teach@example.com")
+
+
+# --- The dashboard -----------------------------------------------------------------------
+
+
+def test_summary_counts_the_cohort(teacher, arranged):
+    html = teacher.get(arranged.url).text
+    summary = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", html))
+    assert summary == {
+        "Enrolled": "11",
+        "Started": "8",  # all but Ann, Kim and Lee
+        "Read everything": "3",  # Dan, Eve, Fay
+        "Passed": "4",  # Eve, Fay, Gus, Hal
+        "Certified": "2",  # Eve, Fay (Gus expired, Hal revoked)
+        "Expiring within 90 days": "1",  # Eve
+    }
+
+
+def test_each_learner_has_a_mark_per_section(teacher, arranged):
+    html = teacher.get(arranged.url).text
+    assert html.count('<th scope="col" class="mark">') == len(SECTIONS)
+    bob = row_of(html, "Bob Reader")  # read the first three; a retired section does not count
+    assert "<td>3/7</td>" in bob
+    assert re.findall(r'aria-label="(read|not read)"', bob) == ["read"] * 3 + ["not read"] * 4
+    hal = row_of(html, "Hal Revoked")
+    assert "Passed" in hal and "Revoked" in hal and "95%" in hal
+    assert "Missed a critical question" in row_of(html, "Dan Critical")
+    assert "Expired" in row_of(html, "Gus Expired")
+    assert "Olga" not in html
+
+
+@pytest.mark.parametrize(
+    ("state", "expected"),
+    [
+        ("", NAMES),
+        ("not_started", ["Ann Never", "Kim 100% Keen", "Lee_Under"]),
+        ("stuck", ["Bob Reader", "Ivy Stuckfail"]),
+        ("critical", ["Dan Critical"]),  # Hal missed one too, but then passed
+        ("expiring", ["Eve Expiring"]),
+        ("passed", ["Eve Expiring", "Fay Certified", "Gus Expired", "Hal Revoked"]),
+    ],
+)
+def test_filters(teacher, arranged, state, expected):
+    html = teacher.get(f"{arranged.url}?state={state}").text
+    assert learner_names(html) == expected
+    assert f"{len(expected)} learner" in html
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("bob", ["Bob Reader"]),
+        ("READER", ["Bob Reader"]),
+        ("IVY@EXAMPLE", ["Ivy Stuckfail"]),
+        ("%", ["Kim 100% Keen"]),  # literal, not a wildcard
+        ("_", ["Lee_Under"]),
+        ("0%", ["Kim 100% Keen"]),
+        ("nobody", []),
+    ],
+)
+def test_search_by_name_or_email(teacher, arranged, query, expected):
+    html = teacher.get(arranged.url, query_string={"q": query}).text
+    assert learner_names(html) == expected
+
+
+def test_sort_by_best_score_descending_puts_no_score_last(teacher, arranged):
+    html = teacher.get(f"{arranged.url}?sort=score&order=desc").text
+    assert learner_names(html) == [
+        "Fay Certified",  # 100
+        "Hal Revoked",  # 95 (best of 70 and 95)
+        "Eve Expiring",  # 90
+        "Dan Critical",  # 85
+        "Gus Expired",  # 80
+        "Ivy Stuckfail",  # 50
+        *["Ann Never", "Bob Reader", "Cat Fresh", "Kim 100% Keen", "Lee_Under"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        (1, NAMES[:4]),
+        (2, NAMES[4:8]),
+        (3, NAMES[8:]),
+        (4, []),
+    ],
+)
+def test_pagination(app, teacher, arranged, page, expected):
+    app.config["DASHBOARD_PAGE_SIZE"] = 4
+    html = teacher.get(f"{arranged.url}?page={page}").text
+    assert learner_names(html) == expected
+    assert f"11 learners, page {page} of 3." in html
+    assert ('rel="next"' in html) == (page < 3)
+    assert ('rel="prev"' in html) == (page > 1)
+
+
+def test_pages_keep_the_filter(app, teacher, arranged):
+    app.config["DASHBOARD_PAGE_SIZE"] = 1
+    html = teacher.get(f"{arranged.url}?state=stuck&page=2").text
+    assert learner_names(html) == ["Ivy Stuckfail"]
+    assert "2 learners, page 2 of 2." in html
+    assert re.search(r'rel="prev" href="[^"]*state=stuck', html)
+
+
+def test_charts_have_tables_with_the_same_numbers(teacher, arranged):
+    html = teacher.get(arranged.url).text
+    assert html.count('<svg role="img"') == 2
+    figures = html.split("<figure")[1:]
+    funnel, scores = [
+        (
+            re.findall(r'class="chart-value">(\d+)</text>', figure),
+            re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td></tr>', figure),
+        )
+        for figure in figures
+    ]
+    # Readers of each section among the cohort (Olga's reads do not count).
+    readers = ["6", "6", "5", "4", "4", "3", "3"]
+    assert funnel == (
+        readers,
+        [(title, n) for (_s, title), n in zip(SECTIONS, readers, strict=True)],
+    )
+    # Best scores: Fay 100, Hal 95, Eve 90 -> 90-100%; Dan 85, Gus 80 -> 80-89%; Ivy 50.
+    bands = ["0", "0", "0", "0", "0", "1", "0", "0", "2", "3"]
+    assert scores[0] == bands
+    assert [n for _label, n in scores[1]] == bands
+    assert scores[1][-1][0] == "90-100%" and scores[1][5][0] == "50-59%"
+
+
+# --- A learner's timeline ----------------------------------------------------------------
+
+
+def timeline(html: str) -> list[str]:
+    listing = html.split('<ol class="timeline">')[1].split("</ol>")[0]
+    items = re.findall(r"<li>(.*?)</li>", listing, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", "", item).split()) for item in items]
+
+
+def test_learner_timeline_is_in_time_order(teacher, arranged):
+    html = teacher.get(f"{arranged.url}/learners/{arranged.ids['Hal Revoked']}").text
+    assert "<h1>Hal Revoked</h1>" in html
+    events = [event.split(": ", 1)[1] for event in timeline(html)]
+    assert events == [
+        *[f"read “{title}”" for _slug, title in SECTIONS[:5]],
+        "final quiz attempt: 70%, missed a safety-critical question. By cause: "
+        "The spine and what a spasm is 2/3, Vehicle accidents 1/2",
+        "final quiz attempt: 95%, passed. By cause:",
+        "certificate issued: HALCODE Revoked",
+    ]
+
+
+def test_learner_timeline_shows_a_corrected_certificate(teacher, arranged):
+    html = teacher.get(f"{arranged.url}/learners/{arranged.ids['Fay Certified']}").text
+    events = timeline(html)
+    assert len(events) == 7 + 1 + 2
+    assert events[-2].endswith("certificate issued: FAYCODE")
+    assert events[-1].endswith("certificate corrected (revision 2): FAYCODE")
+
+
+def test_a_learner_with_no_activity(teacher, arranged):
+    html = teacher.get(f"{arranged.url}/learners/{arranged.ids['Ann Never']}").text
+    assert "No activity yet." in html
+
+
+# --- CSV export --------------------------------------------------------------------------
+
+
+def csv_rows(response: Any) -> list[list[str]]:
+    assert response.status_code == 200
+    assert response.data.startswith("\ufeff".encode())  # the BOM Excel needs for UTF-8
+    return list(csv.reader(io.StringIO(response.data.decode("utf-8-sig"))))
+
+
+def test_csv_has_a_row_per_learner_and_a_column_per_section(teacher, arranged):
+    response = teacher.get(f"{arranged.url}/export.csv")
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.mimetype == "text/csv"
+    header, *rows = csv_rows(response)
+    assert header == [
+        "Name",
+        "E-mail",
+        "Sections read",
+        *[f"Read: {title}" for _slug, title in SECTIONS],
+        "Attempts",
+        "Best score (%)",
+        "Passed",
+        "Certificate code",
+        "Certificate issued",
+        "Certificate expires",
+    ]
+    by_name = {row[0]: row for row in rows}
+    assert list(by_name) == NAMES and len(rows) == len(NAMES)
+    assert by_name["Bob Reader"] == [
+        "Bob Reader", "bob@example.com", "3", *["yes"] * 3, *["no"] * 4,
+        "0", "", "no", "", "", "",
+    ]  # fmt: skip
+    fay = by_name["Fay Certified"]
+    assert fay[10:14] == ["1", "100", "yes", arranged.fay_code]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", fay[14]) and fay[15] > fay[14]
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("Zoé Ñúñez-Ørsted", "Zoé Ñúñez-Ørsted"),
+    ],
+)
+def test_csv_defuses_formulas_and_keeps_accents(app, db, create_user, name, cell):
+    teacher = create_user(email="teach@example.com", role="instructor")
+    cohort = add_cohort(db, teacher.id)
+    enrol(db, cohort, add_users(db, [(name, "x@example.com")]))
+    db.commit()
+    response = logged_in(app, "teach@example.com").get(f"/instructor/cohorts/{cohort}/export.csv")
+    _header, row = csv_rows(response)
+    assert row[0] == cell
+
+
+# --- Reading never writes ----------------------------------------------------------------
+
+READ_PAGES = [
+    "{url}",
+    "{url}?state=stuck&q=e&sort=activity&order=desc&page=1",
+    "{url}/learners/{hal}",
+    "{url}/items",
+    f"/instructor/items/{LESSON}",
+    "{url}/export.csv",
+    "/instructor/",
+]
+
+
+@pytest.mark.parametrize("page", READ_PAGES)
+def test_viewing_writes_nothing(app, db, teacher, arranged, page):
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    before = table_counts(db)
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        url = page.format(url=arranged.url, hal=arranged.ids["Hal Revoked"])
+        assert teacher.get(url).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    # Not even SQLite's write lock (BEGIN IMMEDIATE) is taken.
+    writes = [
+        s for s in statements if re.match(r"\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)", s, re.I)
+    ]
+    assert writes == []
+    assert table_counts(db) == before
+
+
+# --- Times in the site's zone ------------------------------------------------------------
+
+
+# 03:30 UTC on 1 July is 20:30 the day before in Vancouver (UTC-7 in summer); 02:00 UTC on
+# 1 January 2030 is 18:00 on 31 December 2029 (UTC-8 in winter).
+READ_AT = datetime(2024, 7, 1, 3, 30, tzinfo=UTC)
+VALID_UNTIL = datetime(2030, 1, 1, 2, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def vancouver(app, db, create_user) -> SimpleNamespace:
+    teacher = create_user(email="teach@example.com", role="instructor")
+    cohort = add_cohort(db, teacher.id)
+    (learner,) = add_users(db, [("Val Vancouver", "val@example.com")])
+    enrol(db, cohort, [learner])
+    db.execute(insert(SectionRead), reads(learner, 1, READ_AT))
+    db.execute(insert(Certificate), [certificate(learner, READ_AT, VALID_UNTIL, code="VALCODE")])
+    db.commit()
+    url = f"/instructor/cohorts/{cohort}"
+    return SimpleNamespace(client=logged_in(app, "teach@example.com"), url=url, learner=learner)
+
+
+@pytest.mark.parametrize("app_config", [{"TIME_ZONE": "America/Vancouver"}], indirect=True)
+def test_pages_show_times_in_the_configured_zone(vancouver):
+    dashboard = row_of(vancouver.client.get(vancouver.url).text, "Val Vancouver")
+    assert "30 June 2024, 20:30" in dashboard
+    assert "until 31 December 2029" in dashboard
+    page = vancouver.client.get(f"{vancouver.url}/learners/{vancouver.learner}").text
+    assert timeline(page)[0].startswith("30 June 2024, 20:30: read")
+
+
+@pytest.mark.parametrize("app_config", [{"TIME_ZONE": "America/Vancouver"}], indirect=True)
+def test_csv_dates_are_in_the_configured_zone(vancouver):
+    _header, row = csv_rows(vancouver.client.get(f"{vancouver.url}/export.csv"))
+    assert row[-3:] == ["VALCODE", "2024-06-30", "2029-12-31"]
