@@ -13,9 +13,10 @@ from wtforms import (
     StringField,
     SubmitField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, Length
 
-from learnapp.models import EMAIL_MAX, NAME_MAX
+from learnapp.models import EMAIL_MAX, NAME_MAX, ROLES
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
@@ -162,8 +163,6 @@ class DeleteAccountForm(FlaskForm):
 
 
 class UserAdminForm(FlaskForm):
-    role = SelectField(
-        "Role", choices=[("learner", "Learner"), ("instructor", "Instructor"), ("admin", "Admin")]
-    )
+    role = SelectField("Role", choices=[SelectChoice(role, role.title()) for role in ROLES])
     enabled = BooleanField("Account enabled")
     submit = SubmitField("Save")

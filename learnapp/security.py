@@ -160,9 +160,18 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+def refuse_nul_characters() -> None:
+    """PostgreSQL can neither store nor compare text holding a NUL character, so a NUL in
+    the address, the query or a form field is refused here (400), not in the database (500)."""
+    fields = [*request.args.items(multi=True), *request.form.items(multi=True)]
+    if "\x00" in request.path or any("\x00" in k or "\x00" in v for k, v in fields):
+        abort(400, description="The request contains a character that cannot be used (NUL).")
+
+
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.extensions["learnapp.throttle"] = Throttle(app.config["RATELIMIT_STORAGE_URL"])
+    app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
 
 

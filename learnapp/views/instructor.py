@@ -9,6 +9,7 @@ from datetime import date
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from learnapp import cohorts, itemstats, reports
 from learnapp.db import begin_write, get_session, local_date, utcnow
@@ -44,7 +45,9 @@ def _scope(cohort: Cohort) -> reports.Scope:
 
 def _cohort_form() -> CohortForm:
     form = CohortForm()
-    form.lesson.choices = [(lesson.slug, lesson.title) for lesson in catalogue().lessons.values()]
+    form.lesson.choices = [
+        SelectChoice(lesson.slug, lesson.title) for lesson in catalogue().lessons.values()
+    ]
     return form
 
 
