@@ -17,7 +17,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from itsdangerous import URLSafeTimedSerializer
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
 
 from learnapp import create_app
 from learnapp.db import Base, get_engine, get_session
@@ -68,6 +68,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'test.sqlite3'}"
         engine = create_engine(url)
+        # Creating the schema without fsyncs is ten times faster; the app's own connections
+        # use their usual settings afterwards.
+        event.listen(engine, "connect", lambda conn, _: conn.execute("PRAGMA synchronous=OFF"))
         Base.metadata.create_all(engine)
         engine.dispose()
         yield url

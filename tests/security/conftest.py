@@ -1,0 +1,68 @@
+"""Fixtures for the security tests: the arranged world, and Redis when it is configured."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from tests.security.world import World, build_world
+
+REDIS_URL = os.environ.get("LEARNAPP_TEST_REDIS_URL")
+
+
+@pytest.fixture
+def world(app: Flask, create_user: Any) -> World:
+    return build_world(app, create_user)
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; skipped when unset or unreachable, except in CI where that fails."""
+    required = os.environ.get("CI") == "true"
+    if not REDIS_URL:
+        reason = "LEARNAPP_TEST_REDIS_URL is not set"
+        if required:
+            pytest.fail(f"{reason}, and CI=true requires Redis")
+        pytest.skip(reason)
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        if required:
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI=true: {error}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {error}")
+    return REDIS_URL
+
+
+@pytest.fixture
+def throttle_namespace() -> Iterator[str]:
+    """A Redis key prefix for this test alone, so runs never share counters; deleted after."""
+    prefix = f"learnapp-test-{os.getpid()}-{secrets.token_hex(6)}"
+    yield prefix
+    if REDIS_URL:
+        import redis
+
+        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+            if keys:
+                client.delete(*keys)
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
+
+
+def isolate_throttle(app: Flask, prefix: str) -> None:
+    """Point the app's throttle at this test's own Redis keys (limits' `key_prefix`).
+
+    The app builds its storage from the URL alone, and limits reads no prefix from the URL.
+    """
+    storage = app.extensions["learnapp.throttle"].limiter.storage
+    storage.key_prefix = prefix

@@ -1,0 +1,153 @@
+"""Who may open what: every route of the app, as every kind of person, against a table.
+
+A route added without a row here fails `test_every_route_has_an_explicit_rule`. GET routes
+are fetched; POST-only routes get an empty form with a valid CSRF token, so an allowed
+person reaches the view's own validation (400) or its redirect (302).
+"""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+
+from tests.security.world import LOGIN_PATH, ROLES, World, request_rule, rules, url_of
+
+LOGIN = "login"  # a redirect to the login page
+
+# fmt: off
+EXPECTED: dict[str, tuple[int | str, ...]] = {
+    # endpoint                     anonymous  A    B    X    Y    admin
+    "public.home":                 (200,     200, 200, 200, 200, 200),
+    "public.healthz":              (200,     200, 200, 200, 200, 200),
+    "public.privacy":              (200,     200, 200, 200, 200, 200),
+    "auth.login":                  (200,     302, 302, 302, 302, 302),  # signed in: onwards
+    "auth.register":               (200,     302, 302, 302, 302, 302),
+    "auth.reset_request":          (200,     200, 200, 200, 200, 200),
+    "auth.reset":                  (200,     200, 200, 200, 200, 200),  # the token is the key
+    "auth.logout":                 (LOGIN,   302, 302, 302, 302, 302),
+    "account.settings":            (LOGIN,   200, 200, 200, 200, 200),
+    "account.download_data":       (LOGIN,   200, 200, 200, 200, 200),
+    "account.change_name":         (LOGIN,   400, 400, 400, 400, 400),
+    "account.change_email":        (LOGIN,   400, 400, 400, 400, 400),
+    "account.change_password":     (LOGIN,   400, 400, 400, 400, 400),
+    "account.delete":              (LOGIN,   400, 400, 400, 400, 400),
+    "lessons.index":               (302,     302, 302, 302, 302, 302),  # one lesson: to it
+    "lessons.course":              (LOGIN,   200, 200, 200, 200, 200),
+    "lessons.section":             (LOGIN,   200, 200, 200, 200, 200),
+    "lessons.progress_page":       (LOGIN,   200, 200, 200, 200, 200),
+    "lessons.mark_read":           (LOGIN,   302, 302, 302, 302, 302),
+    "quizzes.check":               (LOGIN,   200, 200, 200, 200, 200),
+    "quizzes.final":               (LOGIN,   200, 200, 200, 200, 200),
+    "quizzes.acknowledge":         (LOGIN,   302, 302, 302, 302, 302),
+    "quizzes.start":               (LOGIN,   302, 302, 302, 302, 302),
+    # A's attempt: nobody else's, not even an instructor's or admin's, to open or answer
+    "quizzes.attempt":             (LOGIN,   200, 404, 404, 404, 404),
+    "quizzes.submit":              (LOGIN,   302, 404, 404, 404, 404),
+    # A's certificate: A, A's cohort instructor X and admins see it; B and Y do not
+    "certificates.mine":           (LOGIN,   200, 200, 200, 200, 200),
+    "certificates.claim":          (LOGIN,   302, 404, 404, 404, 404),  # already claimed
+    "certificates.show":           (LOGIN,   200, 404, 200, 404, 200),
+    "certificates.download":       (LOGIN,   200, 404, 200, 404, 200),
+    "certificates.reissue":        (LOGIN,   403, 404, 302, 404, 302),  # holders cannot
+    "certificates.revoke":         (LOGIN,   403, 404, 302, 404, 302),
+    "verify.index":                (200,     200, 200, 200, 200, 200),
+    "verify.show":                 (200,     200, 200, 200, 200, 200),
+    "verify.upload":               (400,     400, 400, 400, 400, 400),  # no file sent
+    # X's cohort, which A joined
+    "cohorts.mine":                (LOGIN,   200, 200, 200, 200, 200),
+    "cohorts.confirm":             (LOGIN,   200, 200, 200, 200, 200),  # the code is the key
+    "cohorts.join":                (LOGIN,   400, 400, 400, 400, 400),
+    "cohorts.leave":               (LOGIN,   302, 404, 404, 404, 404),  # members only
+    "instructor.index":            (LOGIN,   403, 403, 200, 200, 200),
+    "instructor.create":           (LOGIN,   403, 403, 400, 400, 400),
+    "instructor.all_items":        (LOGIN,   403, 403, 200, 200, 200),
+    "instructor.dashboard":        (LOGIN,   403, 403, 200, 404, 200),
+    "instructor.cohort_items":     (LOGIN,   403, 403, 200, 404, 200),
+    "instructor.export":           (LOGIN,   403, 403, 200, 404, 200),
+    "instructor.learner":          (LOGIN,   403, 403, 200, 404, 200),  # A, in X's cohort
+    "admin.users":                 (LOGIN,   403, 403, 403, 403, 200),
+    "admin.update_user":           (LOGIN,   403, 403, 403, 403, 302),
+}
+# fmt: on
+
+
+def test_every_route_has_an_explicit_rule(app):
+    routes = {rule.endpoint for rule in rules(app)}
+    assert not routes - EXPECTED.keys(), "new route without an explicit rule in EXPECTED"
+    assert not EXPECTED.keys() - routes, "EXPECTED names routes the app no longer has"
+    assert all(len(row) == len(ROLES) for row in EXPECTED.values())
+
+
+def outcome_matches(response, expected: int | str) -> bool:
+    if expected == LOGIN:
+        return response.status_code == 302 and response.location.startswith(LOGIN_PATH)
+    if expected == 302 and response.location and response.location.startswith(LOGIN_PATH):
+        return False  # an allowed person is not sent to log in
+    return response.status_code == expected
+
+
+def leaked(world: World, role: str, response) -> list[str]:
+    """A's data or X's cohort name on a page that refused someone else."""
+    if role == "A" or response.status_code not in (403, 404):
+        return []
+    private = [*world.secrets_of_a(), world.cohort_names["X"]]
+    body = response.get_data(as_text=True)
+    return [text for text in private if text in body]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_access_matrix(world, role):
+    client = world.client(role)
+    wrong = []
+    for rule in rules(world.app):
+        expected = EXPECTED[rule.endpoint][ROLES.index(role)]
+        response = request_rule(client, world, rule)
+        if not outcome_matches(response, expected):
+            wrong.append(
+                f"{rule.endpoint} {url_of(world, rule)}: expected {expected}, "
+                f"got {response.status_code} {response.location or ''}"
+            )
+        if leaks := leaked(world, role, response):
+            wrong.append(f"{rule.endpoint}: the {response.status_code} page shows {leaks}")
+    assert not wrong, f"as {role}:\n" + "\n".join(wrong)
+
+
+def test_get_on_a_post_only_route_is_405_for_everyone(world):
+    adapter = world.app.url_map.bind("localhost")
+    post_only = []
+    for rule in rules(world.app):
+        url = url_of(world, rule)
+        try:
+            adapter.match(url, method="GET")
+        except MethodNotAllowed:
+            post_only.append(url)
+        except NotFound:  # e.g. /verify/upload is, for GET, a (malformed) certificate code
+            pass
+    assert len(post_only) > 10
+    for role in ("anonymous", "A"):
+        client = world.client(role)
+        for url in post_only:
+            assert client.get(url).status_code == 405, (role, url)
+
+
+def test_other_peoples_objects_do_not_exist(world):
+    """Beyond the table: objects that belong to someone else answer 404, showing nothing."""
+    a, x_cohort, y_cohort = world.ids["A"], world.x_cohort, world.y_cohort
+    cases = [
+        ("X", f"/instructor/cohorts/{y_cohort}"),  # Y's cohort
+        ("X", f"/instructor/cohorts/{y_cohort}/export.csv"),
+        ("X", f"/instructor/cohorts/{y_cohort}/learners/{a}"),
+        ("Y", f"/instructor/cohorts/{y_cohort}/learners/{a}"),  # A is not in Y's cohort
+        ("X", f"/instructor/cohorts/{x_cohort}/learners/{world.ids['B']}"),  # nor B in X's
+        ("Y", f"/certificates/{world.certificate}/pdf"),
+        ("B", f"/certificates/claim/{world.attempt}"),
+        ("A", f"/cohorts/{y_cohort}/leave"),
+        ("admin", "/instructor/cohorts/999999"),
+        ("A", "/quizzes/attempts/999999"),
+    ]
+    clients = {role: world.client(role) for role in {role for role, _ in cases}}
+    for role, url in cases:
+        client = clients[role]
+        response = client.post(url) if url.endswith("/leave") else client.get(url)
+        assert response.status_code == 404, (role, url, response.status_code)
+        assert not leaked(world, role, response), (role, url)

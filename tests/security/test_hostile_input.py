@@ -1,0 +1,377 @@
+"""Hostile text in every field a person can fill comes back escaped wherever it is shown.
+
+Over-long values are refused with a message and store nothing, and no random input, in
+any field of any form, makes the app answer 500.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from markupsafe import escape
+from pypdf import PdfReader
+from sqlalchemy import select
+
+from learnapp.models import Certificate, QuizAttempt, User
+from tests.conftest import PASSWORD
+from tests.security.world import (
+    LESSON,
+    World,
+    build_world,
+    login,
+    opened,
+    pass_final_quiz,
+    rules,
+    snapshot,
+)
+
+HOSTILE = {
+    "script": "<script>alert(1)</script>",
+    "attribute": '"><img src=x onerror=alert(1)>',
+    "javascript-url": "javascript:alert(1)",
+    "sql": "'; DROP TABLE users; --",
+    "scripts": "محمد علي 王小明 😀🩹 Zoë",
+    "template": "{{7*7}}",
+}
+SPECIAL = set("<>\"'&")
+MARKUP = re.compile(r"<script>alert|<img[^>]*onerror", re.I)
+JS_URL = re.compile(r"""(?:href|src|action)\s*=\s*["']?\s*javascript:""", re.I)
+
+
+def assert_shown_escaped(text: str, html: str, where: str) -> None:
+    """`text` appears, escaped: never raw where escaping would change it."""
+    if SPECIAL & set(text):
+        assert text not in html, f"{where}: raw {text!r}"
+    assert str(escape(text)) in html, f"{where}: {text!r} not shown"
+    assert not JS_URL.search(html), f"{where}: a javascript: link"
+    assert not MARKUP.search(html), f"{where}: injected markup"
+
+
+def pdf_text(pdf: bytes) -> str:
+    return "".join(
+        "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).split()
+    )
+
+
+@pytest.mark.parametrize("text", HOSTILE.values(), ids=HOSTILE.keys())
+def test_hostile_text_is_escaped_everywhere(app, create_user, text):
+    # Through the real forms: a cohort name, a certificate name, A's own name, a corrected
+    # name, a revocation reason, a registration, a join code, a verify code, searches.
+    world = build_world(app, create_user, x_cohort_name=text, certificate_name=text)
+    a, x, admin = world.client("A"), world.client("X"), world.client("admin")
+    assert a.post("/account/name", data={"name": text}).status_code == 302
+    visitor = app.test_client()
+    form = {"name": text, "email": "c@example.com", "password": PASSWORD, "confirm": PASSWORD}
+    welcome = visitor.post("/auth/register", data=form, follow_redirects=True)
+    code = world.certificate
+    pages = {
+        "welcome flash": welcome,
+        "account settings": a.get("/account/"),
+        "my certificates": a.get("/certificates/"),
+        "certificate": a.get(f"/certificates/{code}"),
+        "my cohorts": a.get("/cohorts/"),
+        "join link": a.get(f"/cohorts/join/{world.join_codes['X']}"),
+        "instructor cohorts": x.get("/instructor/"),
+        "dashboard": x.get(f"/instructor/cohorts/{world.x_cohort}"),
+        "dashboard search": x.get(
+            f"/instructor/cohorts/{world.x_cohort}", query_string={"q": text}
+        ),
+        "learner page": x.get(f"/instructor/cohorts/{world.x_cohort}/learners/{world.ids['A']}"),
+        "item analysis": x.get(f"/instructor/cohorts/{world.x_cohort}/items"),
+        "certificate, instructor": x.get(f"/certificates/{code}"),
+        "admin users": admin.get("/admin/users"),
+        "admin search": admin.get("/admin/users", query_string={"q": text}),
+        "verify": visitor.get(f"/verify/{code}"),
+    }
+    reissued = x.post(f"/certificates/{code}/reissue", data={"name": f"{text} II"})
+    assert reissued.status_code == 302
+    pages["reissued"] = x.get(f"/certificates/{code}")
+    assert admin.post(f"/certificates/{code}/revoke", data={"reason": text}).status_code == 302
+    pages["revoked"] = a.get(f"/certificates/{code}")
+    pages["verify, revoked"] = visitor.get(f"/verify/{code}")
+    pages["join code"] = a.post("/cohorts/join", data={"code": text})
+    pages["verify code"] = visitor.get("/verify/", query_string={"code": text})
+    for where, response in pages.items():
+        assert response.status_code in (200, 400), where
+        assert_shown_escaped(text, response.text, where)
+    # Echoed nowhere it is not expected, and still not raw: refused look-ups.
+    for response in (visitor.get(f"/verify/{text}"), a.get(f"/cohorts/join/{text}")):
+        assert response.status_code == 404
+        assert not SPECIAL & set(text) or text not in response.text
+
+    with opened(app) as db:
+        first = db.scalar(
+            select(Certificate).where(Certificate.code == code, Certificate.revision == 1)
+        )
+        assert first.name == " ".join(text.split())
+        if text.isascii():  # the certificate shows the name as text, not as markup
+            assert "".join(text.split()) in pdf_text(first.pdf)
+
+    export = x.get(f"/instructor/cohorts/{world.x_cohort}/export.csv")
+    rows = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))
+    assert [" ".join(text.split())] == [row[0] for row in rows[1:]]
+
+
+FORMULAS = ["=1+2", '=HYPERLINK("http://evil.example","x")', "+1+2", "-1+2", "@SUM(1,2)"]
+
+
+def test_csv_export_neutralises_formulas(app, create_user):
+    world = build_world(app, create_user)
+    for n, formula in enumerate(FORMULAS):
+        learner = create_user(email=f"={n}+1@example.com", name=formula)
+        client = login(app, learner.email)
+        assert client.post("/cohorts/join", data={"code": world.join_codes["X"]}).status_code == 302
+    export = world.client("X").get(f"/instructor/cohorts/{world.x_cohort}/export.csv")
+    rows = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))[1:]
+    names = {row[0] for row in rows}
+    assert {f"'{formula}" for formula in FORMULAS} <= names
+    for row in rows:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+
+
+# --- Over-long values ----------------------------------------------------------------------
+
+LONG = "x" * 5000
+
+
+def too_long(response: Any) -> bool:
+    """The page says what is wrong: a limit in characters."""
+    return bool(re.search(r"(longer than|at most|between \d+ and) \d+ characters", response.text))
+
+
+def test_over_long_values_are_refused_with_a_message_and_store_nothing(app, create_user):
+    world = build_world(app, create_user)
+    b = world.client("B")
+    unclaimed = pass_final_quiz(app, b)  # a passed attempt whose certificate is not claimed
+    a, x, visitor = world.client("A"), world.client("X"), app.test_client()
+    code = world.certificate
+    email = "long@example.com"
+    cases = {
+        "register name": lambda: visitor.post(
+            "/auth/register",
+            data={"name": LONG, "email": email, "password": PASSWORD, "confirm": PASSWORD},
+        ),
+        "register e-mail": lambda: visitor.post(
+            "/auth/register",
+            data={
+                "name": "N",
+                "email": f"{LONG}@example.com",
+                "password": PASSWORD,
+                "confirm": PASSWORD,
+            },
+        ),
+        "register password": lambda: visitor.post(
+            "/auth/register", data={"name": "N", "email": email, "password": LONG, "confirm": LONG}
+        ),
+        "login password": lambda: visitor.post(
+            "/auth/login", data={"email": email, "password": LONG}
+        ),
+        "account name": lambda: a.post("/account/name", data={"name": LONG}),
+        "cohort name": lambda: x.post(
+            "/instructor/cohorts",
+            data={"name": LONG, "session_date": "2025-03-04", "lesson": LESSON},
+        ),
+        "join code": lambda: a.post("/cohorts/join", data={"code": LONG}),
+        "certificate name": lambda: b.post(f"/certificates/claim/{unclaimed}", data={"name": LONG}),
+        "verify code": lambda: visitor.get("/verify/", query_string={"code": LONG}),
+    }
+    before = snapshot(app)
+    for field, send in cases.items():
+        response = send()
+        assert response.status_code == 400, field
+        assert too_long(response) or "not a certificate code" in response.text, field
+        assert snapshot(app) == before, f"{field}: something was stored"
+    # The certificate forms answer with a redirect and a message on the certificate page.
+    for field, path, data in (
+        ("corrected name", f"/certificates/{code}/reissue", {"name": LONG}),
+        ("revocation reason", f"/certificates/{code}/revoke", {"reason": LONG}),
+    ):
+        response = x.post(path, data=data, follow_redirects=True)
+        assert response.status_code == 200, field
+        assert too_long(response), f"{field}: no message about the length"
+        assert snapshot(app) == before, f"{field}: something was stored"
+    # Searches are cut, not refused.
+    for response in (
+        x.get(f"/instructor/cohorts/{world.x_cohort}", query_string={"q": LONG}),
+        world.client("admin").get("/admin/users", query_string={"q": LONG}),
+    ):
+        assert response.status_code == 200
+
+
+def test_nul_characters_are_refused_before_the_database(app, create_user):
+    """PostgreSQL cannot hold or compare NUL: a 400 with a message, on every backend."""
+    learner, admin = create_user(), create_user(email="admin@example.com", role="admin")
+    a, boss, visitor = login(app, learner.email), login(app, admin.email), app.test_client()
+    nul = "Ada\x00Lovelace"
+    before = snapshot(app)
+    for response in (
+        visitor.post("/auth/login", data={"email": f"{nul}@example.com", "password": PASSWORD}),
+        visitor.post(
+            "/auth/register",
+            data={"name": nul, "email": "n@example.com", "password": PASSWORD, "confirm": PASSWORD},
+        ),
+        visitor.post("/auth/reset", data={"email": nul}),
+        a.post("/account/name", data={"name": nul}),
+        a.post("/cohorts/join", data={"code": nul}),
+        a.get("/certificates/AAAA%00"),
+        boss.get("/admin/users", query_string={"q": nul}),
+        visitor.get("/verify/", query_string={"code": nul}),
+    ):
+        assert response.status_code == 400, response.request.path
+        assert "cannot be used (NUL)" in response.text
+    assert snapshot(app) == before
+
+
+# --- Fuzz: no input makes a 500 ------------------------------------------------------------
+
+TEXT = st.one_of(
+    st.text(max_size=300),
+    st.sampled_from([*HOSTILE.values(), "\x00", "a\x00b", "İ" * 200, "\u202e", "1", "true", ""]),
+)
+FUZZ = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+def signed_in(world: World, role: str) -> Any:
+    """A client holding the role's current session (robust to fuzzed password changes)."""
+    client = world.app.test_client()
+    if role != "anonymous":
+        with opened(world.app) as db:
+            user = db.get(User, world.ids[role])
+            session_id = f"{user.id}:{user.session_version}"
+        with client.session_transaction() as session:
+            session["_user_id"], session["_fresh"] = session_id, True
+    return client
+
+
+def answer_fields(quiz: Any, drawn: list[dict[str, Any]]) -> list[str]:
+    fields = []
+    for entry in drawn:
+        question = quiz.question(entry["id"])
+        parts = len(question.pairs or question.items)
+        name = f"q.{question.id}"
+        fields += [f"{name}.{n}" for n in range(1, parts + 1)] if parts else [name]
+    return fields
+
+
+def open_attempt(world: World) -> tuple[str, list[str]]:
+    """B's attempt in progress (started anew once a fuzzed submission closes one)."""
+    with opened(world.app) as db:
+        attempt = db.scalar(
+            select(QuizAttempt).where(
+                QuizAttempt.user_id == world.ids["B"], QuizAttempt.state == "in_progress"
+            )
+        )
+    if attempt is None:
+        response = signed_in(world, "B").post(f"/quizzes/{LESSON}/final/attempts")
+        return open_attempt(world) if "/attempts/" in response.location else ("/", [])
+    quiz = world.app.extensions["learnapp.content"].final_quiz(LESSON)
+    return f"/quizzes/attempts/{attempt.id}", answer_fields(quiz, attempt.drawn)
+
+
+@pytest.fixture
+def fuzz_world(app, create_user) -> tuple[World, int]:
+    """The world, with B half-way through the final quiz, and C's unclaimed pass."""
+    world = build_world(app, create_user)
+    b = world.client("B")
+    for section in app.extensions["learnapp.content"].lessons[LESSON].sections:
+        b.post(f"/lessons/{LESSON}/sections/{section.slug}/read")
+    b.post(f"/quizzes/{LESSON}/final/acknowledge")
+    world.ids["C"] = create_user(email="carol@example.com", name="Carol").id
+    return world, pass_final_quiz(app, login(app, "carol@example.com"))
+
+
+def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[str]]]:
+    """endpoint -> (who posts, URL, the fields of its form)."""
+    checks = world.app.extensions["learnapp.content"].checks(LESSON).for_section("spine-and-spasm")
+    y, code = world.ids["Y"], world.certificate
+    password = ["current", "password", "confirm"]
+    return {
+        "auth.register": ("anonymous", "/auth/register", ["name", "email", "password", "confirm"]),
+        "auth.login": ("anonymous", "/auth/login", ["email", "password", "remember"]),
+        "auth.reset_request": ("anonymous", "/auth/reset", ["email"]),
+        "auth.reset": ("anonymous", f"/auth/reset/{world.reset_token}", ["password", "confirm"]),
+        "verify.upload": ("anonymous", "/verify/upload", ["pdf"]),
+        "account.change_name": ("B", "/account/name", ["name"]),
+        "account.change_email": ("B", "/account/email", ["email", "current"]),
+        "account.change_password": ("B", "/account/password", password),
+        "account.delete": ("B", "/account/delete", ["current"]),
+        "lessons.mark_read": ("B", f"/lessons/{LESSON}/sections/spine-and-spasm/read", []),
+        "quizzes.check": (
+            "B",
+            f"/quizzes/{LESSON}/checks/spine-and-spasm",
+            [f"q.{q.id}" for q in checks] + [f"q.{q.id}.1" for q in checks],
+        ),
+        "quizzes.acknowledge": ("B", f"/quizzes/{LESSON}/final/acknowledge", []),
+        "quizzes.start": ("B", f"/quizzes/{LESSON}/final/attempts", []),
+        "quizzes.submit": ("B", "", []),  # see open_attempt()
+        "certificates.claim": ("C", f"/certificates/claim/{claimable}", ["name"]),
+        "certificates.reissue": ("X", f"/certificates/{code}/reissue", ["name"]),
+        "certificates.revoke": ("X", f"/certificates/{code}/revoke", ["reason"]),
+        "cohorts.join": ("B", "/cohorts/join", ["code"]),
+        "cohorts.leave": ("A", f"/cohorts/{world.x_cohort}/leave", []),
+        "instructor.create": ("Y", "/instructor/cohorts", ["name", "session_date", "lesson"]),
+        "admin.update_user": ("admin", f"/admin/users/{y}", [f"u{y}-role", f"u{y}-enabled"]),
+        "auth.logout": ("B", "/auth/logout", []),
+    }
+
+
+def test_the_fuzz_covers_every_post_route(app):
+    posts = {rule.endpoint for rule in rules(app) if "POST" in rule.methods}
+    stub = World(app, {}, {}, {"Y": 0}, {}, certificate="C")
+    assert set(post_forms(stub, 0)) == posts
+
+
+@FUZZ
+@given(data=st.data())
+def test_no_form_input_makes_a_500(fuzz_world, data):
+    world, claimable = fuzz_world
+    forms = post_forms(world, claimable)
+    endpoint = data.draw(st.sampled_from(sorted(forms)), label="endpoint")
+    role, url, fields = forms[endpoint]
+    if endpoint == "quizzes.submit":
+        url, fields = open_attempt(world)
+    # Fields by index, so that what is drawn does not depend on the world's current state
+    # (B's open attempt changes as fuzzed submissions close it).
+    values = data.draw(st.lists(st.tuples(st.integers(0, 99), TEXT), max_size=8), label="fields")
+    form = {(fields or ["x"])[index % len(fields or ["x"])]: text for index, text in values}
+    form |= data.draw(st.dictionaries(st.text(max_size=20), TEXT, max_size=2), label="extra")
+    form.pop("csrf_token", None)
+    response = signed_in(world, role).post(url, data=form)
+    assert response.status_code < 500, (endpoint, form)
+
+
+GETS = [
+    ("A", "/certificates/{}", None),
+    ("A", "/certificates/{}/pdf", None),
+    ("A", "/cohorts/join/{}", None),
+    ("anonymous", "/verify/{}", None),
+    ("anonymous", "/auth/reset/{}", None),
+    ("A", "/lessons/{}/", None),
+    ("X", "/instructor/items/{}", None),
+    ("anonymous", "/verify/", ["code"]),
+    ("admin", "/admin/users", ["q", "page"]),
+    ("X", "/instructor/cohorts/{cohort}", ["q", "state", "sort", "order", "page"]),
+    ("X", "/instructor/cohorts/{cohort}/items", ["attempts"]),
+    ("anonymous", "/auth/login", ["next"]),
+]
+
+
+@FUZZ
+@given(data=st.data())
+def test_no_address_or_query_makes_a_500(fuzz_world, data):
+    world, _claimable = fuzz_world
+    role, template, params = data.draw(st.sampled_from(GETS), label="where")
+    segment = data.draw(TEXT, label="segment").translate(str.maketrans("", "", "/?#")) or "x"
+    path = template.format(segment, cohort=world.x_cohort)
+    query = {name: data.draw(TEXT, label=name) for name in params or []}
+    response = signed_in(world, role).get(path, query_string=query)
+    assert response.status_code < 500, (path, query)
