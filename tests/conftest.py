@@ -24,6 +24,16 @@ from learnapp.db import Base, get_engine, get_session
 from learnapp.models import User
 
 PASSWORD = "correct horse battery"
+# The lesson's sections in reading order: tests that read them all walk this list.
+SECTIONS = [
+    "spine-and-spasm",
+    "vehicle-accidents",
+    "sports-strains",
+    "poor-posture",
+    "joint-dysfunction",
+    "muscular-dysfunction",
+    "summary",
+]
 POSTGRES_URL = os.environ.get("LEARNAPP_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 

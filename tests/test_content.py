@@ -12,21 +12,13 @@ import pytest
 
 from learnapp.config import ROOT
 from learnapp.content import ContentError, Problem, load_content, parse_quiz
+from tests.conftest import SECTIONS
 
 LESSON = "lessons/spinal-muscle-spasm"
 POSTURE = f"{LESSON}/poor-posture.md"
 JOINT = f"{LESSON}/joint-dysfunction.md"
 CHECKS = "quizzes/spinal-muscle-spasm-checks.yaml"
 FINAL = "quizzes/spinal-muscle-spasm-final.yaml"
-SECTIONS = [
-    "spine-and-spasm",
-    "vehicle-accidents",
-    "sports-strains",
-    "poor-posture",
-    "joint-dysfunction",
-    "muscular-dysfunction",
-    "summary",
-]
 
 
 @pytest.fixture(scope="module")

@@ -7,18 +7,9 @@ import re
 import pytest
 
 from learnapp.models import SectionRead
-from tests.conftest import count_rows
+from tests.conftest import SECTIONS, count_rows
 
 LESSON = "/lessons/spinal-muscle-spasm"
-SECTIONS = [
-    "spine-and-spasm",
-    "vehicle-accidents",
-    "sports-strains",
-    "poor-posture",
-    "joint-dysfunction",
-    "muscular-dysfunction",
-    "summary",
-]
 
 
 def progress_value(html: str) -> tuple[int, int]:

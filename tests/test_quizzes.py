@@ -20,18 +20,9 @@ from learnapp import attempts, grading
 from learnapp.content import Catalogue, Question, load_content
 from learnapp.db import begin_write, get_session, utcnow
 from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion
-from tests.conftest import AuthActions, count_rows
+from tests.conftest import SECTIONS, AuthActions, count_rows
 
 LESSON = "spinal-muscle-spasm"
-SECTIONS = [
-    "spine-and-spasm",
-    "vehicle-accidents",
-    "sports-strains",
-    "poor-posture",
-    "joint-dysfunction",
-    "muscular-dysfunction",
-    "summary",
-]
 FINAL = f"/quizzes/{LESSON}/final"
 START = f"{FINAL}/attempts"
 ALREADY_SUBMITTED = "This attempt was already submitted"
