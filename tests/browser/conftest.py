@@ -78,9 +78,11 @@ class LiveServer:
             return ""
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def migrate(self) -> None:
-        result = subprocess.run(  # noqa: S603 (fixed arguments)
-            [str(VENV_BIN / "flask"), "--app", "learnapp", "db", "upgrade"],
+    def flask(self, *args: str) -> str:
+        """Run a `flask --app learnapp` command against this server's database and settings
+        (`users create ...`); returns its output, fails the test if the command fails."""
+        result = subprocess.run(  # noqa: S603 (our own CLI, arguments from the tests)
+            [str(VENV_BIN / "flask"), "--app", "learnapp", *args],
             cwd=ROOT,
             env=self.env,
             capture_output=True,
@@ -89,7 +91,11 @@ class LiveServer:
             check=False,
         )
         if result.returncode != 0:
-            pytest.fail(f"flask db upgrade failed:\n{result.stdout}\n{result.stderr}")
+            pytest.fail(f"flask {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.flask("db", "upgrade")
 
     def start(self) -> None:
         assert self.process is None, "already running"

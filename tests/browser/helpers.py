@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from functools import cache
 from itertools import count
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from learnapp.content import Question, Quiz, load_content
 from tests.conftest import PASSWORD
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import LiveServer
 
 LESSON = "/lessons/spinal-muscle-spasm"
 SECTIONS = [
@@ -73,10 +76,11 @@ def log_in(page: Page, base_url: str, email: str) -> None:
     wait_for_path(page, f"{base_url}{LESSON}/")
 
 
-def mark_sections_read(page: Page, base_url: str, how_many: int) -> None:
-    """Read the first `how_many` sections in order with the page's own button."""
-    page.goto(f"{base_url}{LESSON}/sections/{SECTIONS[0][0]}")
-    for index in range(how_many):
+def mark_sections_read(page: Page, base_url: str, how_many: int, start: int = 0) -> None:
+    """Read the first `how_many` sections in order with the page's own button; from section
+    `start` on when the ones before it are read already."""
+    page.goto(f"{base_url}{LESSON}/sections/{SECTIONS[start][0]}")
+    for index in range(start, how_many):
         page.get_by_role("button", name="Mark as read and").click()
         following = (
             f"{LESSON}/sections/{SECTIONS[index + 1][0]}"
@@ -293,3 +297,71 @@ def claim_certificate(page: Page, base_url: str, attempt_path: str, name: str) -
     page.get_by_role("button", name="Issue my certificate").click()
     page.wait_for_url(re.compile(r"/certificates/[0-9A-Z-]{32}$"))
     return page.url.rsplit("/", 1)[-1]
+
+
+# --- Instructors and cohorts -------------------------------------------------------------
+
+COHORT_PATH = re.compile(r"/instructor/cohorts/(\d+)$")
+
+
+@cache
+def lesson_title() -> str:
+    content = load_content(ROOT / "lessons", ROOT / "quizzes")
+    return content.lessons[LESSON.rsplit("/", 1)[-1]].title
+
+
+def create_account(server: LiveServer, email: str, name: str, role: str) -> None:
+    """An instructor or admin account, made as an operator does: with the flask CLI."""
+    server.flask(
+        "users",
+        "create",
+        "--email",
+        email,
+        "--name",
+        name,
+        "--role",
+        role,
+        "--password",
+        PASSWORD,
+    )
+
+
+@dataclass(frozen=True)
+class CreatedCohort:
+    id: int
+    name: str
+    code: str
+    join_url: str
+    dashboard: str  # its path
+
+
+def create_cohort(page: Page, base_url: str, name: str, session_date: str) -> CreatedCohort:
+    """As a logged-in instructor: create a cohort for the lesson through the form on the
+    instructor's page; ends on its dashboard."""
+    if page.url.partition("#")[0] != f"{base_url}/instructor/":
+        page.goto(f"{base_url}/instructor/")
+    page.get_by_label("Cohort name").fill(name)
+    page.get_by_label("Class session date").fill(session_date)
+    page.get_by_label("Lesson").select_option(label=lesson_title())
+    page.get_by_role("button", name="Create the cohort").click()
+    page.wait_for_url(COHORT_PATH)
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    codes = page.locator("main p .code")
+    code, join_url = codes.nth(0).inner_text(), codes.nth(1).inner_text()
+    return CreatedCohort(
+        id=int(COHORT_PATH.search(page.url).group(1)),
+        name=name,
+        code=code,
+        join_url=join_url,
+        dashboard=page.url.removeprefix(base_url),
+    )
+
+
+def join_by_link(page: Page, base_url: str, cohort: CreatedCohort) -> None:
+    """As a logged-in learner: follow the instructor's join link and confirm."""
+    page.goto(cohort.join_url)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Join {cohort.name}")
+    expect(page.locator("main")).to_contain_text("Its instructors will see your progress:")
+    page.get_by_role("button", name="Join this cohort").click()
+    wait_for_path(page, f"{base_url}/cohorts/")
+    expect(page.get_by_role("status")).to_have_text(f"You joined {cohort.name}.")

@@ -8,12 +8,18 @@ The quiz and certificate pages need learners further on: `login="ready"` has rea
 section but not yet acknowledged the quiz's notice; `login="quizzer"` has failed once, passed
 twice (claiming a certificate for the first pass only) and has an attempt in progress. Their
 pages' {placeholders} are filled in by the quiz_learners fixture.
+
+The teaching pages need `login="instructor"`, whose cohort the quizzer has joined (so its
+dashboard has a learner and charts), `login="member"` (the quizzer, once a member of it) or
+`login="admin"`; their {cohort_id}, {member_id} and {join_code} are filled in by the
+teaching fixture.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from string import Formatter
 from typing import Any
 
 import pytest
@@ -24,6 +30,10 @@ from tests.browser.helpers import (
     LESSON,
     SECTIONS,
     claim_certificate,
+    create_account,
+    create_cohort,
+    join_by_link,
+    log_in,
     mark_sections_read,
     register,
     start_final_quiz,
@@ -37,8 +47,8 @@ pytestmark = pytest.mark.browser
 @dataclass(frozen=True)
 class AxeCase:
     id: str
-    path: str  # may hold {placeholders} from the quizzer's records (see quiz_learners)
-    login: bool | str = False  # True: the reader; "ready" or "quizzer": a quiz learner
+    path: str  # may hold {placeholders} (see quiz_learners and teaching)
+    login: bool | str = False  # True: the reader; else a login of quiz_learners or teaching
     status: int = 200
     setup: Callable[[Page], None] | None = None
 
@@ -80,7 +90,33 @@ def upload_own_certificate(page: Page) -> None:
     expect(page.get_by_role("heading", level=1)).to_have_text("Authentic certificate")
 
 
+def submit_empty_cohort_form(page: Page) -> None:
+    page.get_by_label("Cohort name").fill("")
+    page.get_by_role("button", name="Create the cohort").click()
+    expect(page.locator(".field.has-error")).to_be_visible()
+
+
+def open_chart_tables(page: Page) -> None:
+    """Open every chart's table, so axe checks them too."""
+    summaries = page.locator("figure.chart summary")
+    expect(summaries).to_have_count(2)
+    for summary in summaries.all():
+        summary.click()
+    expect(page.locator("figure.chart table").last).to_be_visible()
+
+
+def expect_membership(page: Page) -> None:
+    expect(page.get_by_role("button", name="Leave Axe class")).to_be_visible()
+
+
+def submit_wrong_join_code(page: Page) -> None:
+    page.get_by_label("Join code").fill("NOT-A-CODE")
+    page.get_by_role("button", name="Join the cohort").click()
+    expect(page.locator(".field.has-error")).to_be_visible()
+
+
 UNKNOWN_CODE = "0000-0000-0000-0000-0000-0000-00"
+DASHBOARD = "/instructor/cohorts/{cohort_id}"
 
 PAGES = [
     AxeCase("home", "/"),
@@ -116,7 +152,33 @@ PAGES = [
     AxeCase("verify-valid", "/verify/{code}"),
     AxeCase("verify-unknown", f"/verify/{UNKNOWN_CODE}", status=404),
     AxeCase("verify-upload", "/verify/", login="quizzer", setup=upload_own_certificate),
+    AxeCase("privacy", "/privacy"),
+    AxeCase("password-reset-request", "/auth/reset"),
+    AxeCase("account", "/account/", login=True),
+    AxeCase("join-confirm", "/cohorts/join/{join_code}", login=True),
+    AxeCase("my-cohorts", "/cohorts/", login="member", setup=expect_membership),
+    AxeCase("my-cohorts-wrong-code", "/cohorts/", login=True, setup=submit_wrong_join_code),
+    AxeCase("instructor-cohorts", "/instructor/", login="instructor"),
+    AxeCase(
+        "instructor-cohort-errors",
+        "/instructor/",
+        login="instructor",
+        setup=submit_empty_cohort_form,
+    ),
+    AxeCase("dashboard", DASHBOARD, login="instructor", setup=open_chart_tables),
+    AxeCase("dashboard-filtered", f"{DASHBOARD}?state=passed&sort=score", login="instructor"),
+    AxeCase("dashboard-no-match", f"{DASHBOARD}?state=not_started", login="instructor"),
+    AxeCase("cohort-learner", f"{DASHBOARD}/learners/{{member_id}}", login="instructor"),
+    AxeCase("items-cohort", f"{DASHBOARD}/items", login="instructor"),
+    AxeCase(
+        "items-all-cohorts", f"/instructor/items/{LESSON.rsplit('/', 1)[-1]}", login="instructor"
+    ),
+    AxeCase("admin-users", "/admin/users", login="admin"),
 ]
+
+STAFF = ("instructor", "admin")  # accounts made with the flask CLI
+TEACHING_LOGINS = (*STAFF, "member")
+TEACHING_PLACEHOLDERS = {"cohort_id", "member_id", "join_code"}
 
 
 @pytest.fixture(scope="module")
@@ -167,19 +229,72 @@ def quiz_learners(browser: Any, live_server: Any) -> Iterator[dict[str, Any]]:
             context.close()
 
 
+@pytest.fixture(scope="module")
+def teaching(
+    browser: Any, live_server: Any, quiz_learners: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
+    """An instructor with a cohort that the quizzer has joined (as "member"), and an admin:
+    the cohort's addresses, and everyone's cookies (the quiz learners' too)."""
+    base = live_server.url
+    emails = {role: unique_email(role) for role in STAFF}
+    for role, email in emails.items():
+        create_account(live_server, email, f"{role.title()} Axe", role)
+    contexts = []
+
+    def browser_page(storage_state: Any = None) -> Page:
+        context = browser.new_context(storage_state=storage_state)
+        contexts.append(context)
+        return context.new_page()
+
+    try:
+        states = dict(quiz_learners["states"])
+        admin = browser_page()
+        log_in(admin, base, emails["admin"])
+        states["admin"] = admin.context.storage_state()
+
+        instructor = browser_page()
+        log_in(instructor, base, emails["instructor"])
+        states["instructor"] = instructor.context.storage_state()
+        cohort = create_cohort(instructor, base, "Axe class", "2031-05-06")
+        join_by_link(browser_page(states["quizzer"]), base, cohort)
+        states["member"] = states["quizzer"]
+        instructor.reload()
+        member = instructor.locator("table.learners tbody th a").get_attribute("href")
+        paths = {
+            **quiz_learners["paths"],
+            "cohort_id": cohort.id,
+            "member_id": member.rsplit("/", 1)[-1],
+            "join_code": cohort.code,
+        }
+        yield {"states": states, "paths": paths}
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def world(case: AxeCase, request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """The arranged world the case needs for its login or placeholders, if any."""
+    placeholders = {name for _, name, _, _ in Formatter().parse(case.path) if name}
+    if case.login in TEACHING_LOGINS or placeholders & TEACHING_PLACEHOLDERS:
+        return request.getfixturevalue("teaching")
+    if (case.login and case.login is not True) or placeholders:
+        return request.getfixturevalue("quiz_learners")
+    return None
+
+
 @pytest.mark.parametrize("case", PAGES, ids=[case.id for case in PAGES])
 def test_no_serious_accessibility_violations(
     case: AxeCase, new_page: Any, live_server: Any, axe: Any, request: pytest.FixtureRequest
 ) -> None:
     options: dict[str, Any] = {"bypass_csp": True}  # axe-core is injected as inline script
     path = case.path
+    arranged = world(case, request)
+    if arranged is not None:
+        path = path.format(**arranged["paths"])
     if case.login is True:
         options["storage_state"] = request.getfixturevalue("learner_state")
-    elif case.login or "{" in path:
-        learners = request.getfixturevalue("quiz_learners")
-        path = path.format(**learners["paths"])
-        if case.login:
-            options["storage_state"] = learners["states"][case.login]
+    elif case.login:
+        options["storage_state"] = arranged["states"][case.login]
     page = new_page(**options)
     response = page.goto(f"{live_server.url}{path}")
     assert response is not None and response.status == case.status
