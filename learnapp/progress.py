@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from learnapp.content import Lesson, Section
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import SectionRead
 
+# Built once: this runs on every lesson page.
+_READS = select(SectionRead.section, SectionRead.read_at).where(
+    SectionRead.user_id == bindparam("user_id"), SectionRead.lesson == bindparam("lesson")
+)
+
 
 def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, datetime]:
     """When the learner first read each section of the lesson, by section slug."""
-    rows = session.execute(
-        select(SectionRead.section, SectionRead.read_at).where(
-            SectionRead.user_id == user_id, SectionRead.lesson == lesson.slug
-        )
-    )
+    rows = session.execute(_READS, {"user_id": user_id, "lesson": lesson.slug})
     known = {s.slug for s in lesson.sections}
     # Slugs of sections since removed from the lesson no longer count.
     return {slug: read_at for slug, read_at in rows if slug in known}

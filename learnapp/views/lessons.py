@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
+from markupsafe import Markup
 
 from learnapp import grading, progress
+from learnapp.content import Lesson, Section
 from learnapp.db import begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.views import catalogue, lesson_or_404
@@ -38,12 +40,10 @@ def section(lesson_slug, section_slug):
     section = lesson.section(section_slug) or abort(404)
     read = progress.sections_read(get_session(), current_user.id, lesson)
     previous, following = lesson.neighbours(section.slug)
-    checks = catalogue().checks(lesson.slug)
-    practice = (
-        [(q, grading.practice_order(q)) for q in checks.for_section(section.slug)] if checks else []
-    )
+    text, practice = _shared_parts(lesson, section)
     return render_template(
         "lessons/section.html",
+        text=text,
         practice=practice,
         lesson=lesson,
         section=section,
@@ -52,6 +52,28 @@ def section(lesson_slug, section_slug):
         following=following,
         form=EmptyForm(),
     )
+
+
+def _shared_parts(lesson: Lesson, section: Section) -> tuple[Markup, Markup]:
+    """The parts of a section page that are the same for everyone (its text, objectives and
+    knowledge check), rendered once per content version: the lesson page is the busiest."""
+    cache = current_app.extensions.setdefault("learnapp.section_parts", {})
+    key = (catalogue().version, lesson.slug, section.slug)
+    if key not in cache:
+        checks = catalogue().checks(lesson.slug)
+        practice = (
+            [(q, grading.practice_order(q)) for q in checks.for_section(section.slug)]
+            if checks
+            else []
+        )
+        # Markup: these strings are our own templates' escaped output.
+        cache[key] = (
+            Markup(render_template("lessons/_section_text.html", section=section)),  # noqa: S704
+            Markup(render_template("lessons/_practice.html", practice=practice))  # noqa: S704
+            if practice
+            else Markup(""),
+        )
+    return cache[key]
 
 
 @bp.post("/<lesson_slug>/sections/<section_slug>/read")
