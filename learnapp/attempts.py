@@ -179,10 +179,15 @@ def start(
 
 def quiz_of(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> Quiz:
     """The quiz as it stood when the attempt was drawn, even if the files changed since."""
-    version = session.get_one(QuizVersion, attempt.quiz_version_id)
+    # The version alone first: the stored document is large, and is needed only when the
+    # content has changed since the attempt was drawn.
+    drawn_from = session.scalar(
+        select(QuizVersion.content_version).where(QuizVersion.id == attempt.quiz_version_id)
+    )
     current = catalogue.quizzes.get(attempt.quiz_id)
-    if current is not None and version.content_version == catalogue.version:
+    if current is not None and drawn_from == catalogue.version:
         return current
+    version = session.get_one(QuizVersion, attempt.quiz_version_id)
     quiz, problems = parse_quiz(
         version.document,
         f"stored quiz {version.quiz_id}@{version.content_version}",

@@ -18,7 +18,7 @@ import segno
 from flask import current_app, has_request_context, render_template, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, undefer
 
 from learnapp.content import Catalogue
 from learnapp.db import local_date
@@ -105,9 +105,11 @@ def renewal_code(session: Session, certificate: Certificate) -> str | None:
     )
 
 
-def current_revision(session: Session, code: str) -> Certificate | None:
+def current_revision(session: Session, code: str, with_pdf: bool = False) -> Certificate | None:
+    """The newest revision of a code; `with_pdf` loads its PDF in the same query."""
     return session.scalar(
         select(Certificate)
+        .options(*([undefer(Certificate.pdf)] if with_pdf else []))
         .where(Certificate.code == code)
         .order_by(Certificate.revision.desc())
         .limit(1)

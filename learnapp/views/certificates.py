@@ -19,10 +19,10 @@ def _passed_attempt(attempt_id: int):
     return certificates.passed_attempt(get_session(), current_user.id, attempt_id) or abort(404)
 
 
-def _visible(code: str) -> Certificate:
+def _visible(code: str, with_pdf: bool = False) -> Certificate:
     """The current revision, for its holder, their cohort's instructors and admins only."""
     db = get_session()
-    certificate = certificates.current_revision(db, code)
+    certificate = certificates.current_revision(db, code, with_pdf)
     if certificate is None:
         abort(404)
     if certificate.user_id != current_user.id and not manages_learner(
@@ -104,7 +104,7 @@ def show(code):
 @bp.get("/<code>/pdf")
 @login_required
 def download(code):
-    certificate = _visible(code)
+    certificate = _visible(code, with_pdf=True)
     filename = f"certificate-{certificate.code}.pdf"
     return current_app.response_class(
         certificate.pdf,
