@@ -156,8 +156,9 @@ def measure(
     ]
     median = statistics.median(ratios)
     cpu_figures = {}
-    if cpu:
-        scenario_cpu = statistics.median(r["server_cpu_ms_per_request"] for r in runs)
+    measured = [r["server_cpu_ms_per_request"] for r in runs if "server_cpu_ms_per_request" in r]
+    if cpu and measured:  # a run too slow to finish any request has no figure
+        scenario_cpu = statistics.median(measured)
         trivial_cpu = statistics.median(t["server_cpu_ms_per_request"] for t in trivial)
         cpu_figures = {
             "server_cpu_ms": round(scenario_cpu, 3),
