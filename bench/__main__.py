@@ -263,7 +263,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             fx = find_fixtures(app)
             t0 = time.monotonic()
             # One pool of pre-opened attempts per wrk run (the warm-up is run 0).
-            per_run = 1000 if args.quick else 3000
+            per_run = 2000 if args.quick else 8000
             pools = [
                 ready_learners(app, per_run if n else per_run // 2, f"pool{n}", True, seed=n)
                 for n in range(args.rounds + 1)
