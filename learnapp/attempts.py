@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -259,21 +259,30 @@ def submit(
     )
     if closed.rowcount != 1:
         return False
-    session.add_all(
-        Answer(
-            attempt_id=attempt.id,
-            question_id=q.id,
-            section=q.section,
-            position=position,
-            response=responses.get(q.id),
-            score=float(g.score),
-            points=g.points,
-            correct=g.correct,
-        )
-        for position, (q, g) in enumerate(zip(questions, grades, strict=True), start=1)
-    )
-    session.flush()
+    # One multi-row INSERT, not a unit-of-work flush: the submit holds the write lock.
+    session.execute(insert(Answer), _answer_rows(attempt.id, questions, grades, responses))
     return True
+
+
+def _answer_rows(
+    attempt_id: int,
+    questions: Sequence[grading.Question],
+    grades: Sequence[grading.Grade],
+    responses: Mapping[str, Any],
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "attempt_id": attempt_id,
+            "question_id": q.id,
+            "section": q.section,
+            "position": position,
+            "response": responses.get(q.id),
+            "score": float(g.score),
+            "points": g.points,
+            "correct": g.correct,
+        }
+        for position, (q, g) in enumerate(zip(questions, grades, strict=True), start=1)
+    ]
 
 
 def attempts_of(session: Session, user_id: int, quiz_id: str) -> list[QuizAttempt]:

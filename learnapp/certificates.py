@@ -16,7 +16,7 @@ from typing import Any
 
 import segno
 from flask import current_app, has_request_context, render_template, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, undefer
 
@@ -105,15 +105,20 @@ def renewal_code(session: Session, certificate: Certificate) -> str | None:
     )
 
 
+# Built once each: the download and verify pages run them on every request.
+_NEWEST_REVISION = (
+    select(Certificate)
+    .where(Certificate.code == bindparam("code"))
+    .order_by(Certificate.revision.desc())
+    .limit(1)
+)
+_NEWEST_REVISION_WITH_PDF = _NEWEST_REVISION.options(undefer(Certificate.pdf))
+
+
 def current_revision(session: Session, code: str, with_pdf: bool = False) -> Certificate | None:
     """The newest revision of a code; `with_pdf` loads its PDF in the same query."""
-    return session.scalar(
-        select(Certificate)
-        .options(*([undefer(Certificate.pdf)] if with_pdf else []))
-        .where(Certificate.code == code)
-        .order_by(Certificate.revision.desc())
-        .limit(1)
-    )
+    statement = _NEWEST_REVISION_WITH_PDF if with_pdf else _NEWEST_REVISION
+    return session.scalar(statement, {"code": code})
 
 
 def history(session: Session, user_id: int) -> list[Certificate]:

@@ -13,7 +13,7 @@ from flask_login import LoginManager, current_user
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -38,12 +38,16 @@ def ask_for_password_again() -> Response:
     return redirect(url_for("auth.login", next=safe_next(back) or url_for("account.settings")))
 
 
+# Built once: every signed-in request runs it.
+_USER_BY_ID = select(User).where(User.id == bindparam("id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
     raw_id, _, version = user_id.partition(":")
     if not raw_id.isdigit() or not version.isdigit():
         return None
-    user = get_session().get(User, int(raw_id))
+    user = get_session().scalar(_USER_BY_ID, {"id": int(raw_id)})
     if user is None or user.session_version != int(version) or not user.is_enabled:
         return None
     return user

@@ -363,6 +363,18 @@ def test_downloads_return_the_stored_bytes(client, issued, db):
     )
 
 
+def test_a_repeat_download_with_the_etag_is_not_modified(client, issued, db):
+    sha256 = stored(db, issued.code).sha256
+    path = f"/certificates/{issued.code}/pdf"
+    assert client.get(path).headers["ETag"] == f'"{sha256}"'
+    repeat = client.get(path, headers={"If-None-Match": f'"{sha256}"'})
+    assert repeat.status_code == 304
+    assert repeat.data == b""
+    changed = client.get(path, headers={"If-None-Match": '"something-else"'})
+    assert changed.status_code == 200
+    assert changed.data.startswith(b"%PDF")
+
+
 # --- Rendering is safe -------------------------------------------------------------------
 
 HOSTILE = [

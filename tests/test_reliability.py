@@ -102,7 +102,7 @@ def fault_in_grading(monkeypatch, app) -> Any:
 
 def fault_building_answers(monkeypatch, app) -> Any:
     """After the atomic close: the answer rows cannot be built."""
-    monkeypatch.setattr(attempts, "Answer", fail)
+    monkeypatch.setattr(attempts, "_answer_rows", fail)
 
 
 def fault_inserting_answers(monkeypatch, app) -> Any:
@@ -110,21 +110,9 @@ def fault_inserting_answers(monkeypatch, app) -> Any:
     return failing_statement(app, r"^\s*INSERT INTO answers")
 
 
-def fault_at_flush(monkeypatch, app) -> Any:
-    """After the atomic close: the session's flush of the answers fails."""
-    real = Session.flush
-
-    def flush(self, *args: Any, **kwargs: Any) -> None:
-        if any(isinstance(obj, Answer) for obj in self.new):
-            fail()
-        real(self, *args, **kwargs)
-
-    monkeypatch.setattr(Session, "flush", flush)
-
-
 @pytest.mark.parametrize(
     "inject",
-    [fault_in_grading, fault_building_answers, fault_inserting_answers, fault_at_flush],
+    [fault_in_grading, fault_building_answers, fault_inserting_answers],
     ids=lambda f: f.__name__,
 )
 def test_a_fault_while_grading_leaves_the_attempt_open_and_empty(

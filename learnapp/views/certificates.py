@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user, login_required
 
 from learnapp import certificates
@@ -106,14 +115,14 @@ def show(code):
 def download(code):
     certificate = _visible(code, with_pdf=True)
     filename = f"certificate-{certificate.code}.pdf"
-    return current_app.response_class(
+    response = current_app.response_class(
         certificate.pdf,
         mimetype="application/pdf",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "ETag": f'"{certificate.sha256}"',
-        },
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+    # A stored PDF never changes: its hash is its ETag, and a repeat download is a 304.
+    response.set_etag(certificate.sha256)
+    return response.make_conditional(request)
 
 
 @bp.post("/<code>/revoke")

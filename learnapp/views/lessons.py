@@ -9,7 +9,6 @@ from markupsafe import Markup
 from learnapp import grading, progress
 from learnapp.content import Lesson, Section
 from learnapp.db import begin_write, get_session
-from learnapp.forms import EmptyForm
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("lessons", __name__, url_prefix="/lessons")
@@ -50,7 +49,6 @@ def section(lesson_slug, section_slug):
         read=read,
         previous=previous,
         following=following,
-        form=EmptyForm(),
     )
 
 

@@ -152,7 +152,6 @@ def attempt(attempt_id):
 @login_required
 def submit(attempt_id):
     db = get_session()
-    begin_write(db)
     attempt = _own_attempt(attempt_id)
     if attempt.state != "in_progress":
         flash(
@@ -165,6 +164,9 @@ def submit(attempt_id):
         responses = attempts.parse_form(attempt.drawn, quiz, request.form.to_dict(flat=False))
     except grading.InvalidResponse as error:
         abort(400, description=str(error))
+    # The lock only now: reading and parsing need none, and the close is a conditional
+    # UPDATE, so of two racing submits exactly one records answers.
+    begin_write(db)
     if not attempts.submit(db, attempt, quiz, responses):
         flash("This attempt was already submitted. Here is its result.", "warning")
     db.commit()
