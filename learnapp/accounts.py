@@ -16,6 +16,7 @@ from learnapp.models import (
     Certificate,
     DisclaimerAcknowledgement,
     Enrolment,
+    Person,
     QuizAttempt,
     SectionRead,
     User,
@@ -100,7 +101,7 @@ def user_for_reset(session: Session, token: str, secret_key: str, max_age: int) 
     return user
 
 
-def personal_data(session: Session, user: User) -> dict[str, Any]:
+def personal_data(session: Session, user: Person) -> dict[str, Any]:
     """Everything stored about a user, for them to download (certificate PDFs by hash)."""
 
     def rows(model: Any, *where: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, undefer
 
 from learnapp.content import Catalogue
 from learnapp.db import local_date
-from learnapp.models import NAME_MAX, Certificate, QuizAttempt, QuizVersion, User
+from learnapp.models import NAME_MAX, Certificate, Person, QuizAttempt, QuizVersion
 
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -256,7 +256,7 @@ def for_attempt(session: Session, attempt_id: int) -> Certificate | None:
 
 def draft(
     session: Session,
-    user: User,
+    user: Person,
     attempt: QuizAttempt,
     name: str,
     catalogue: Catalogue,
@@ -361,7 +361,7 @@ def save_revision(session: Session, old: Certificate, new: Certificate, now: dat
 
 
 def revoke(
-    session: Session, certificate: Certificate, by: User, reason: str, now: datetime
+    session: Session, certificate: Certificate, by: Person, reason: str, now: datetime
 ) -> None:
     """Revoke the certificate in every revision: an older PDF must not still verify."""
     reason = " ".join(reason.split())

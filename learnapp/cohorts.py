@@ -9,7 +9,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from learnapp.db import insert_ignoring_duplicates, utcnow
-from learnapp.models import NAME_MAX, Cohort, Enrolment, User
+from learnapp.models import NAME_MAX, Cohort, Enrolment, Person, User
 
 # 20 characters of Crockford base32 = 100 random bits: guessing is hopeless, and guesses are
 # throttled anyway (see views/cohorts.py).
@@ -34,7 +34,7 @@ def normalise_join_code(raw: str) -> str | None:
 
 
 def create(
-    session: Session, instructor: User, name: str, session_date: date, lesson: str
+    session: Session, instructor: Person, name: str, session_date: date, lesson: str
 ) -> Cohort:
     name = " ".join(name.split())
     if not name or len(name) > NAME_MAX:
@@ -56,14 +56,14 @@ def by_code(session: Session, raw_code: str) -> Cohort | None:
     return None if code is None else session.scalar(select(Cohort).where(Cohort.join_code == code))
 
 
-def join(session: Session, user: User, cohort: Cohort) -> bool:
+def join(session: Session, user: Person, cohort: Cohort) -> bool:
     """Enrol the learner; True if they were not in the cohort already."""
     return insert_ignoring_duplicates(
         session, Enrolment, cohort_id=cohort.id, user_id=user.id, joined_at=utcnow()
     )
 
 
-def leave(session: Session, user: User, cohort_id: int) -> bool:
+def leave(session: Session, user: Person, cohort_id: int) -> bool:
     result = session.execute(
         delete(Enrolment).where(Enrolment.cohort_id == cohort_id, Enrolment.user_id == user.id)
     )
@@ -82,7 +82,7 @@ def memberships(session: Session, user_id: int) -> list[tuple[Cohort, Enrolment,
     return [tuple(row) for row in rows]
 
 
-def visible_to(session: Session, user: User) -> list[Cohort]:
+def visible_to(session: Session, user: Person) -> list[Cohort]:
     """Instructors see their own cohorts; admins see all."""
     query = select(Cohort).order_by(Cohort.session_date.desc(), Cohort.id.desc())
     if user.role != "admin":

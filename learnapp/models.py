@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from flask_login import UserMixin
 from sqlalchemy import (
@@ -23,6 +23,17 @@ from learnapp.db import Base, utcnow
 ROLES = ("learner", "instructor", "admin")
 NAME_MAX = 120
 EMAIL_MAX = 254
+
+
+class Person(Protocol):
+    """What services need to know of the person acting: a `User` row, or the signed-in
+    account as each request loads it (security.SignedIn)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def role(self) -> str: ...
 
 
 class User(UserMixin, Base):

@@ -13,7 +13,16 @@ from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.content import Lesson, Quiz
-from learnapp.models import Answer, Certificate, Cohort, Enrolment, QuizAttempt, SectionRead, User
+from learnapp.models import (
+    Answer,
+    Certificate,
+    Cohort,
+    Enrolment,
+    Person,
+    QuizAttempt,
+    SectionRead,
+    User,
+)
 
 FILTERS = {
     "": "Everyone",
@@ -46,7 +55,7 @@ def cohort_scope(cohort: Cohort, lesson: Lesson, quiz: Quiz | None) -> Scope:
     return Scope(select(Enrolment.user_id).where(Enrolment.cohort_id == cohort.id), lesson, quiz)
 
 
-def instructor_scope(instructor: User, lesson: Lesson, quiz: Quiz | None) -> Scope:
+def instructor_scope(instructor: Person, lesson: Lesson, quiz: Quiz | None) -> Scope:
     """Every learner in any of the instructor's cohorts for this lesson (admins: all cohorts)."""
     query = (
         select(Enrolment.user_id)

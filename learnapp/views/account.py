@@ -10,7 +10,7 @@ from flask_login import current_user, fresh_login_required, login_required, logi
 from learnapp import accounts
 from learnapp.db import begin_write, get_session
 from learnapp.forms import DeleteAccountForm, EmailChangeForm, NameForm, PasswordChangeForm
-from learnapp.security import password_matches
+from learnapp.security import account_row, password_matches
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -39,7 +39,7 @@ def change_name():
         return _page(400, name_form=form)
     db = get_session()
     begin_write(db)
-    current_user.name = " ".join(form.name.data.split())
+    account_row(db).name = " ".join(form.name.data.split())
     db.commit()
     flash("Your name is saved.", "success")
     return redirect(url_for("account.settings"))
@@ -52,7 +52,7 @@ def _confirmed(form) -> bool:
     """The form is valid and its current-password field is right."""
     if not form.validate_on_submit():
         return False
-    if not password_matches(current_user, form.current.data):
+    if not password_matches(account_row(get_session()), form.current.data):
         form.current.errors.append("That is not your current password.")
         return False
     return True
@@ -67,7 +67,7 @@ def change_email():
     db = get_session()
     begin_write(db)
     try:
-        accounts.change_email(db, current_user, form.email.data)
+        accounts.change_email(db, account_row(db), form.email.data)
     except accounts.AccountError as error:
         form.email.errors.append(str(error))
         return _page(400, email_form=form)
@@ -84,7 +84,7 @@ def change_password():
         return _page(400, password_form=form)
     db = get_session()
     begin_write(db)
-    user = current_user._get_current_object()
+    user = account_row(db)
     accounts.change_password(user, form.password.data)
     db.commit()
     db.refresh(user)
@@ -115,7 +115,7 @@ def delete():
     db = get_session()
     begin_write(db)
     try:
-        accounts.delete_account(db, current_user._get_current_object())
+        accounts.delete_account(db, account_row(db))
     except accounts.AccountError as error:
         form.current.errors.append(str(error))
         return _page(400, delete_form=form)

@@ -17,7 +17,14 @@ from flask_login import current_user, login_fresh, login_required, login_user, l
 from learnapp import accounts, mail
 from learnapp.db import begin_write, get_session
 from learnapp.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
-from learnapp.security import client_address, normalise_email, password_matches, safe_next, throttle
+from learnapp.security import (
+    account_row,
+    client_address,
+    normalise_email,
+    password_matches,
+    safe_next,
+    throttle,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -99,7 +106,7 @@ def login():
 def logout():
     db = get_session()
     begin_write(db)
-    accounts.end_sessions(current_user)
+    accounts.end_sessions(account_row(db))
     db.commit()
     logout_user()
     session.clear()
