@@ -12,13 +12,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import segno
 from flask import current_app, has_request_context, render_template, request
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, undefer
+from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue
 from learnapp.db import local_date
@@ -105,20 +105,42 @@ def renewal_code(session: Session, certificate: Certificate) -> str | None:
     )
 
 
-# Built once each: the download and verify pages run them on every request.
+# Built once: the verify page runs it on every request.
 _NEWEST_REVISION = (
     select(Certificate)
     .where(Certificate.code == bindparam("code"))
     .order_by(Certificate.revision.desc())
     .limit(1)
 )
-_NEWEST_REVISION_WITH_PDF = _NEWEST_REVISION.options(undefer(Certificate.pdf))
 
 
-def current_revision(session: Session, code: str, with_pdf: bool = False) -> Certificate | None:
-    """The newest revision of a code; `with_pdf` loads its PDF in the same query."""
-    statement = _NEWEST_REVISION_WITH_PDF if with_pdf else _NEWEST_REVISION
-    return session.scalar(statement, {"code": code})
+def current_revision(session: Session, code: str) -> Certificate | None:
+    """The newest revision of a code."""
+    return session.scalar(_NEWEST_REVISION, {"code": code})
+
+
+class StoredPdf(NamedTuple):
+    user_id: int | None
+    code: str
+    sha256: str
+    pdf: bytes
+
+
+# Table columns and a plain row, not a Certificate: downloads are the busiest certificate
+# request, and need only these.
+_certificates = Certificate.__table__.c
+_NEWEST_PDF = (
+    select(_certificates.user_id, _certificates.code, _certificates.sha256, _certificates.pdf)
+    .where(_certificates.code == bindparam("code"))
+    .order_by(_certificates.revision.desc())
+    .limit(1)
+)
+
+
+def stored_pdf(session: Session, code: str) -> StoredPdf | None:
+    """The PDF of a code's newest revision, as issued, with its holder and hash."""
+    row = session.execute(_NEWEST_PDF, {"code": code}).first()
+    return None if row is None else StoredPdf(*row)
 
 
 def history(session: Session, user_id: int) -> list[Certificate]:

@@ -28,15 +28,15 @@ def _passed_attempt(attempt_id: int):
     return certificates.passed_attempt(get_session(), current_user.id, attempt_id) or abort(404)
 
 
-def _visible(code: str, with_pdf: bool = False) -> Certificate:
-    """The current revision, for its holder, their cohort's instructors and admins only."""
-    db = get_session()
-    certificate = certificates.current_revision(db, code, with_pdf)
-    if certificate is None:
-        abort(404)
-    if certificate.user_id != current_user.id and not manages_learner(
-        db, current_user, certificate.user_id
-    ):
+def _may_see(holder_id: int | None) -> bool:
+    """A certificate is for its holder, their cohort's instructors and admins only."""
+    return holder_id == current_user.id or manages_learner(get_session(), current_user, holder_id)
+
+
+def _visible(code: str) -> Certificate:
+    """The current revision, to those who may see it (404 to anyone else)."""
+    certificate = certificates.current_revision(get_session(), code)
+    if certificate is None or not _may_see(certificate.user_id):
         abort(404)
     return certificate
 
@@ -113,16 +113,20 @@ def show(code):
 @bp.get("/<code>/pdf")
 @login_required
 def download(code):
-    certificate = _visible(code, with_pdf=True)
-    filename = f"certificate-{certificate.code}.pdf"
-    response = current_app.response_class(
-        certificate.pdf,
-        mimetype="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
+    stored = certificates.stored_pdf(get_session(), code)
+    if stored is None or not _may_see(stored.user_id):
+        abort(404)
     # A stored PDF never changes: its hash is its ETag, and a repeat download is a 304.
-    response.set_etag(certificate.sha256)
-    return response.make_conditional(request)
+    if stored.sha256 in request.if_none_match:
+        return current_app.response_class(status=304, headers={"ETag": f'"{stored.sha256}"'})
+    return current_app.response_class(
+        stored.pdf,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="certificate-{stored.code}.pdf"',
+            "ETag": f'"{stored.sha256}"',
+        },
+    )
 
 
 @bp.post("/<code>/revoke")
