@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -229,6 +229,15 @@ def parse_form(
     return responses
 
 
+# Built once on table columns: the submit is the busiest write. The close sets the columns
+# given at execution, and only while the attempt is still open.
+_attempts = QuizAttempt.__table__
+_CLOSE_OPEN_ATTEMPT = _attempts.update().where(
+    _attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress"
+)
+_INSERT_ANSWERS = Answer.__table__.insert()
+
+
 def submit(
     session: Session, attempt: QuizAttempt, quiz: Quiz, responses: Mapping[str, Any]
 ) -> bool:
@@ -241,26 +250,25 @@ def submit(
     grades = [grading.grade(q, responses.get(q.id)) for q in questions]
     result = grading.result_of(questions, grades, quiz.pass_mark)
     closed = session.execute(
-        update(QuizAttempt)
-        .where(QuizAttempt.id == attempt.id, QuizAttempt.state == "in_progress")
-        .values(
-            state="closed",
-            submitted_at=utcnow(),
-            score=float(result.score),
-            points=result.points,
-            percent=round(result.percent, 2),
-            passed=result.passed,
-            critical_missed=bool(result.critical_missed),
-            by_section={
+        _CLOSE_OPEN_ATTEMPT,
+        {
+            "attempt_id": attempt.id,
+            "state": "closed",
+            "submitted_at": utcnow(),
+            "score": float(result.score),
+            "points": result.points,
+            "percent": round(result.percent, 2),
+            "passed": result.passed,
+            "critical_missed": bool(result.critical_missed),
+            "by_section": {
                 slug: [float(score), points] for slug, (score, points) in result.by_section.items()
             },
-        )
-        .execution_options(synchronize_session=False)
+        },
     )
     if closed.rowcount != 1:
         return False
-    # One multi-row INSERT, not a unit-of-work flush: the submit holds the write lock.
-    session.execute(insert(Answer), _answer_rows(attempt.id, questions, grades, responses))
+    # One executemany, not a unit-of-work flush: the submit holds the write lock.
+    session.execute(_INSERT_ANSWERS, _answer_rows(attempt.id, questions, grades, responses))
     return True
 
 

@@ -11,9 +11,10 @@ from learnapp.content import Lesson, Section
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import SectionRead
 
-# Built once: this runs on every lesson page.
-_READS = select(SectionRead.section, SectionRead.read_at).where(
-    SectionRead.user_id == bindparam("user_id"), SectionRead.lesson == bindparam("lesson")
+# Built once, on table columns (plain rows, no ORM step): this runs on every lesson page.
+_reads = SectionRead.__table__.c
+_READS = select(_reads.section, _reads.read_at).where(
+    _reads.user_id == bindparam("user_id"), _reads.lesson == bindparam("lesson")
 )
 
 
