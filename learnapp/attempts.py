@@ -177,13 +177,16 @@ def start(
     return attempt
 
 
+# The version alone first: the stored document is large, and is needed only when the
+# content has changed since the attempt was drawn. Built once: every submit runs it.
+_CONTENT_VERSION = select(QuizVersion.__table__.c.content_version).where(
+    QuizVersion.__table__.c.id == bindparam("id")
+)
+
+
 def quiz_of(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> Quiz:
     """The quiz as it stood when the attempt was drawn, even if the files changed since."""
-    # The version alone first: the stored document is large, and is needed only when the
-    # content has changed since the attempt was drawn.
-    drawn_from = session.scalar(
-        select(QuizVersion.content_version).where(QuizVersion.id == attempt.quiz_version_id)
-    )
+    drawn_from = session.scalar(_CONTENT_VERSION, {"id": attempt.quiz_version_id})
     current = catalogue.quizzes.get(attempt.quiz_id)
     if current is not None and drawn_from == catalogue.version:
         return current
