@@ -17,8 +17,8 @@ from pathlib import Path
 
 from bench import ROOT
 
-# As docs/deployment.md recommends: sync workers, about two per core; on 2 cores, 2.
-WORKERS = 2
+# As the README and docs/deployment.md recommend: sync workers, two per core (4 on 2 cores).
+WORKERS = 2 * (os.cpu_count() or 1)
 
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
