@@ -322,6 +322,21 @@ def test_the_pdf_states_the_facts_of_record(client, issued, db, catalogue):
     assert (round(width), round(height)) == (842, 595)  # A4, landscape
 
 
+def test_the_pdf_carries_a_qr_code_of_the_verify_address(client, issued, db):
+    """The embedded image, one pixel per module, is exactly the QR code of the address."""
+    import segno
+
+    (image,) = pypdf.PdfReader(io.BytesIO(stored(db, issued.code).pdf)).pages[0].images
+    pixels = image.image.convert("L")  # grey levels: the dark colour is far below 128
+    expected = segno.make(f"{PUBLIC_URL}/verify/{issued.code}", error="m")
+    rows = [[bool(module) for module in row] for row in expected.matrix]
+    assert pixels.size == (len(rows[0]), len(rows))
+    dark = [
+        [pixels.getpixel((x, y)) < 128 for x in range(pixels.width)] for y in range(pixels.height)
+    ]
+    assert dark == rows
+
+
 @pytest.mark.parametrize(
     "settings", [{"CERTIFICATE_PAGE_SIZE": "Letter", "CERTIFICATE_VALIDITY_YEARS": 1}]
 )
@@ -414,11 +429,15 @@ def test_the_renderer_fetches_only_our_static_files(app, sentinel):
         "https://static.learnapp.invalid.example.com/css/certificate.css",
         "https://static.learnapp.invalid/css/missing.css",
         "data:text/css,body{color:red}",
+        "data:image/svg+xml;base64,PHN2Zy8+",
+        "data:image/png;base64,not base64!",
     ]
     for url in refused:
         with pytest.raises(ValueError):
             fetcher.fetch(url)
     assert sentinel.requests == []
+    png = fetcher.fetch("data:image/png;base64,iVBORw0KGgo=")  # the QR code's form only
+    assert png.read() == b"\x89PNG\r\n\x1a\n"
     response = fetcher.fetch("https://static.learnapp.invalid/css/certificate.css")
     assert response.read() == (static / "css" / "certificate.css").read_bytes()
     assert response.headers.get_content_type() == "text/css"
