@@ -1,4 +1,10 @@
-"""Database wiring: declarative base, engine with SQLite pragmas, and one session per request."""
+"""Database wiring: declarative base, engine with SQLite pragmas, and one session per request.
+
+A GET request reads without a transaction: no BEGIN, COMMIT or ROLLBACK round trips, each
+statement seeing the latest committed data (as PostgreSQL's READ COMMITTED gives anyway). Its
+session refuses to write. Every other request has a transactional session, and its writes
+start with `begin_write`.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
@@ -68,9 +74,43 @@ def _configure_sqlite(engine: Engine) -> None:
     def on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT
         # when another worker wrote meanwhile, whatever the timeout: writers take the lock
-        # up front (BEGIN IMMEDIATE) and wait for it instead.
-        immediate = connection.get_execution_options().get("sqlite_immediate", False)
+        # up front (BEGIN IMMEDIATE) and wait for it instead. Readers open no transaction.
+        options = connection.get_execution_options()
+        if options.get(READS_ONLY):
+            return
+        immediate = options.get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+READS_ONLY = "learnapp_reads_only"
+
+
+def reader(engine: Engine) -> Engine:
+    """The engine as a GET request's session uses it: statements run without a transaction.
+    PostgreSQL has AUTOCOMMIT for this; on SQLite, `on_begin` leaves BEGIN out."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{READS_ONLY: True})
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+class ReadOnlyError(RuntimeError):
+    """A write through a GET request's session: it has no transaction to make it atomic."""
+
+
+class ReaderSession(Session):
+    """A GET request's session: reads only, outside any transaction."""
+
+
+@event.listens_for(ReaderSession, "do_orm_execute")
+def _refuse_statements_that_write(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlyError("A GET request does not write: use a POST and begin_write().")
+
+
+@event.listens_for(ReaderSession, "before_flush")
+def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        raise ReadOnlyError("A GET request does not write: use a POST and begin_write().")
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -99,6 +139,9 @@ def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["learnapp.engine"] = engine
     app.extensions["learnapp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
+    app.extensions["learnapp.reader_sessionmaker"] = sessionmaker(
+        reader(engine), class_=ReaderSession, expire_on_commit=False
+    )
 
     @app.teardown_appcontext
     def close_session(_exc: BaseException | None) -> None:
@@ -109,9 +152,11 @@ def init_app(app: Flask) -> None:
 
 
 def get_session() -> Session:
-    """The request's session, opened on first use."""
+    """The request's session, opened on first use: a reader for GET and HEAD requests."""
     if "db_session" not in g:
-        g.db_session = current_app.extensions["learnapp.sessionmaker"]()
+        reads_only = has_request_context() and request.method in ("GET", "HEAD")
+        maker = "learnapp.reader_sessionmaker" if reads_only else "learnapp.sessionmaker"
+        g.db_session = current_app.extensions[maker]()
     return g.db_session
 
 
