@@ -95,3 +95,14 @@ def test_serving_refuses_invalid_content(tmp_path, monkeypatch, database_url):
                 "LESSONS_DIR": str(tmp_path / "lessons"),
             }
         )
+
+
+def test_links_follow_the_mount_point_of_each_request(client):
+    """Template URLs are cached per process: a site mounted under a prefix (SCRIPT_NAME)
+    must still get its own links, and the plain mount its own."""
+    mounted = client.get("/", base_url="http://localhost/learn/").text
+    assert 'href="/learn/auth/register"' in mounted
+    plain = client.get("/").text
+    assert 'href="/auth/register"' in plain
+    assert "/learn/" not in plain
+    assert 'href="/learn/auth/register"' in client.get("/", base_url="http://localhost/learn/").text

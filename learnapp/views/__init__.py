@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,25 +50,29 @@ _UNCACHED_ARGUMENTS = frozenset({"_external", "_scheme", "_anchor", "_method"})
 URL_CACHE_SIZE = 4096
 
 
-def cached_url_for(endpoint: str, **values: Any) -> str:
-    """url_for for templates, remembered per process: a page builds a dozen or more URLs
-    (navigation, section links, a learner link per dashboard row), each a walk of the URL
-    map. The same endpoint and values under the same mount point always give the same path
-    (the app registers no url_defaults), so a built URL is kept in a bounded cache."""
-    if endpoint.startswith(".") or not _UNCACHED_ARGUMENTS.isdisjoint(values):
-        return url_for(endpoint, **values)
-    try:
-        key = (request.script_root, endpoint, *sorted(values.items()))
-        cache = current_app.extensions["learnapp.url_cache"]
-        url = cache.get(key)
-    except TypeError:  # a value that cannot be a key (a list): build as usual
-        return url_for(endpoint, **values)
-    if url is None:
-        url = url_for(endpoint, **values)
+def cached_url_for() -> Callable[..., str]:
+    """url_for for templates, remembered per app: a page builds a dozen or more URLs
+    (navigation, section links), each a walk of the URL map. The same endpoint and values
+    under the same mount point always give the same path (the app registers no
+    url_defaults), so a built URL is kept in a bounded cache."""
+    cache: dict[tuple[Any, ...], str] = {}
+
+    def template_url_for(endpoint: str, **values: Any) -> str:
+        if endpoint.startswith(".") or not _UNCACHED_ARGUMENTS.isdisjoint(values):
+            return url_for(endpoint, **values)
+        key = (request.root_path, endpoint, *values.items())
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # a value that cannot be a key (a list): build as usual
+            return url_for(endpoint, **values)
         if len(cache) >= URL_CACHE_SIZE:
             cache.clear()  # rare: thousands of distinct links (ids) since the last clear
-        cache[key] = url
-    return url
+        url = cache[key] = url_for(endpoint, **values)
+        return url
+
+    return template_url_for
 
 
 def error_page(error: HTTPException | Exception) -> tuple[str, int] | Response:
@@ -121,8 +126,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected)
 
     app.jinja_env.add_extension("jinja2.ext.do")
-    app.extensions["learnapp.url_cache"] = {}
-    app.jinja_env.globals["url_for"] = cached_url_for
+    app.jinja_env.globals["url_for"] = cached_url_for()
     zone = ZoneInfo(app.config["TIME_ZONE"])
 
     @app.template_filter("when")
