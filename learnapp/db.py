@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -119,13 +119,26 @@ def get_engine(app: Flask | None = None) -> Engine:
     return (app or current_app).extensions["learnapp.engine"]
 
 
-def insert_ignoring_duplicates(session: Session, model: type[Base], **values: Any) -> bool:
-    """INSERT a row unless a unique constraint already holds one like it; True if inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT on the session's dialect, which offers ON CONFLICT (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base], **values: Any) -> bool:
+    """INSERT a row unless a unique constraint already holds one like it; True if inserted."""
+    insert = dialect_insert(session, model)
     # RETURNING, not rowcount: psycopg reports -1 for a skipped insert.
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    statement = insert.values(**values).on_conflict_do_nothing().returning(model.id)
     return session.execute(statement).first() is not None
+
+
+def analyze(session: Session, *tables: str) -> None:
+    """After a bulk load on PostgreSQL: fresh planner statistics for these tables (all when
+    none is named), rather than waiting for autovacuum. SQLite plans without them."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Names from our own metadata, never from input.
+        session.execute(text(" ".join(["ANALYZE", ", ".join(tables)])))

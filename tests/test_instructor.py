@@ -15,6 +15,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, insert, select
 
+from learnapp import learner_progress
 from learnapp.cohorts import new_join_code
 from learnapp.db import Base, get_engine, utcnow
 from learnapp.models import (
@@ -151,6 +152,11 @@ def certificate(
         "pdf": pdf,
         "sha256": hashlib.sha256(pdf).hexdigest(),
     }
+
+
+def refresh_progress(app: Flask, db: Any) -> None:
+    """Rows inserted directly bypass the services that keep learner_progress: recompute it."""
+    learner_progress.rebuild(db, app.extensions["learnapp.content"])
 
 
 def logged_in(app: Flask, email: str) -> CSRFClient:
@@ -294,7 +300,7 @@ def email_of(name: str) -> str:
 
 
 @pytest.fixture
-def arranged(db, create_user) -> SimpleNamespace:
+def arranged(app, db, create_user) -> SimpleNamespace:
     teacher = create_user(email="teach@example.com", name="Tess Teacher", role="instructor")
     other_teacher = create_user(email="other@example.com", role="instructor")
     now = utcnow()
@@ -362,6 +368,7 @@ def arranged(db, create_user) -> SimpleNamespace:
             certificate(olga, now - 4 * DAY, now + 30 * DAY),
         ],
     )
+    refresh_progress(app, db)
     db.commit()
     return SimpleNamespace(
         cohort=cohort, ids=ids, url=f"/instructor/cohorts/{cohort}", fay_code=fay_code
@@ -644,6 +651,7 @@ def vancouver(app, db, create_user) -> SimpleNamespace:
     enrol(db, cohort, [learner])
     db.execute(insert(SectionRead), reads(learner, 1, READ_AT))
     db.execute(insert(Certificate), [certificate(learner, READ_AT, VALID_UNTIL, code="VALCODE")])
+    refresh_progress(app, db)
     db.commit()
     url = f"/instructor/cohorts/{cohort}"
     return SimpleNamespace(client=logged_in(app, "teach@example.com"), url=url, learner=learner)
