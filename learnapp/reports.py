@@ -1,4 +1,8 @@
-"""Instructor reports: each one a fixed number of SQL statements, totals computed in SQL."""
+"""Instructor reports: each one a fixed number of SQL statements, totals computed in SQL.
+
+The cohort dashboard reads learner_progress, a row per learner kept by learner_progress.py;
+a learner's timeline and the item analysis read the raw tables.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session, aliased
 
 from learnapp import itemstats
 from learnapp.content import Lesson, Quiz
-from learnapp.models import Answer, Certificate, Cohort, Enrolment, QuizAttempt, SectionRead, User
+from learnapp.models import (
+    Answer,
+    Certificate,
+    Cohort,
+    Enrolment,
+    LearnerProgress,
+    QuizAttempt,
+    SectionRead,
+    User,
+)
 
 FILTERS = {
     "": "Everyone",
@@ -58,139 +71,117 @@ def instructor_scope(instructor: User, lesson: Lesson, quiz: Quiz | None) -> Sco
     return Scope(query.distinct(), lesson, quiz)
 
 
-def _learner_table(scope: Scope, now: datetime) -> Any:
-    """One row per learner in scope with their reading, attempts and current certificate."""
-    lesson = scope.lesson
-    slugs = [s.slug for s in lesson.sections]
-    reads = (
-        select(
-            SectionRead.user_id,
-            func.count().label("read_count"),
-            func.max(SectionRead.read_at).label("last_read"),
-            *[
-                func.max(case((SectionRead.section == slug, 1), else_=0)).label(f"read_{i}")
-                for i, slug in enumerate(slugs)
-            ],
-        )
-        .where(
-            SectionRead.lesson == lesson.slug,
-            SectionRead.section.in_(slugs),
-            SectionRead.user_id.in_(scope.learner_ids),
-        )
-        .group_by(SectionRead.user_id)
-        .subquery()
-    )
-    quiz_id = scope.quiz.id if scope.quiz else ""
-    tries = (
-        select(
-            QuizAttempt.user_id,
-            func.count().label("attempts"),
-            func.max(QuizAttempt.percent).label("best"),
-            func.max(case((QuizAttempt.passed == true(), 1), else_=0)).label("passed"),
-            func.max(case((QuizAttempt.critical_missed == true(), 1), else_=0)).label("critical"),
-            func.max(func.coalesce(QuizAttempt.submitted_at, QuizAttempt.started_at)).label(
-                "last_attempt"
-            ),
-        )
-        .where(QuizAttempt.quiz_id == quiz_id, QuizAttempt.user_id.in_(scope.learner_ids))
-        .group_by(QuizAttempt.user_id)
-        .subquery()
-    )
-    ranked = (
-        select(
-            Certificate.user_id,
-            Certificate.code,
-            Certificate.issued_at,
-            Certificate.valid_until,
-            Certificate.revoked_at,
-            func.row_number()
-            .over(partition_by=Certificate.user_id, order_by=Certificate.issued_at.desc())
-            .label("rank"),
-        )
-        .where(
-            Certificate.lesson == lesson.slug,
-            Certificate.superseded_at.is_(None),
-            Certificate.user_id.in_(scope.learner_ids),
-        )
-        .subquery()
-    )
-    certs = select(ranked).where(ranked.c.rank == 1).subquery()
-    last_activity = case(
-        (reads.c.last_read.is_(None), tries.c.last_attempt),
-        (tries.c.last_attempt.is_(None), reads.c.last_read),
-        (reads.c.last_read > tries.c.last_attempt, reads.c.last_read),
-        else_=tries.c.last_attempt,
-    )
-    certified = and_(
-        certs.c.code.is_not(None), certs.c.revoked_at.is_(None), certs.c.valid_until > now
-    )
-    table = (
-        select(
-            User.id.label("user_id"),
-            User.name,
-            User.email,
-            func.coalesce(reads.c.read_count, 0).label("read_count"),
-            *[func.coalesce(reads.c[f"read_{i}"], 0).label(f"read_{i}") for i in range(len(slugs))],
-            last_activity.label("last_activity"),
-            func.coalesce(tries.c.attempts, 0).label("attempts"),
-            tries.c.best,
-            func.coalesce(tries.c.passed, 0).label("passed"),
-            case(
-                (and_(tries.c.critical == 1, func.coalesce(tries.c.passed, 0) == 0), 1), else_=0
-            ).label("critical"),
-            certs.c.code.label("certificate_code"),
-            certs.c.issued_at.label("certificate_issued_at"),
-            certs.c.valid_until.label("certificate_valid_until"),
-            case((certs.c.revoked_at.is_not(None), 1), else_=0).label("certificate_revoked"),
-            case((certified, 1), else_=0).label("certified"),
-        )
-        .where(User.id.in_(scope.learner_ids))
-        .outerjoin(reads, reads.c.user_id == User.id)
-        .outerjoin(tries, tries.c.user_id == User.id)
-        .outerjoin(certs, certs.c.user_id == User.id)
-    )
-    return table.subquery("learners")
+def _progress_of(scope: Scope, progress: Any = LearnerProgress) -> tuple[Any, Any]:
+    """The scope's learners as a FROM clause, and how their learner_progress rows join it.
+
+    An outer join: a learner who has done nothing has no row, and its columns read NULL,
+    which every condition below treats as nothing done.
+    """
+    members = scope.learner_ids.subquery("members")
+    joined = and_(progress.user_id == members.c.user_id, progress.lesson == scope.lesson.slug)
+    return members, joined
 
 
-def _filtered(learners: Any, state: str, search: str, now: datetime) -> Select[Any]:
-    query = select(learners)
+def _certified(now: datetime, progress: Any = LearnerProgress) -> Any:
+    return and_(progress.certificate_revoked == false(), progress.certificate_valid_until > now)
+
+
+def _state_condition(state: str, now: datetime, progress: Any = LearnerProgress) -> Any | None:
     if state == "not_started":
-        query = query.where(learners.c.read_count == 0, learners.c.attempts == 0)
-    elif state == "stuck":
-        query = query.where(
-            learners.c.passed == 0,
-            learners.c.last_activity.is_not(None),
-            learners.c.last_activity < now - STUCK_AFTER,
+        return or_(
+            progress.user_id.is_(None), and_(progress.read_count == 0, progress.attempts == 0)
         )
-    elif state == "critical":
-        query = query.where(learners.c.critical == 1)
-    elif state == "expiring":
-        query = query.where(
-            learners.c.certified == 1, learners.c.certificate_valid_until <= now + EXPIRING_WITHIN
+    if state == "stuck":
+        return and_(progress.passed == false(), progress.last_activity < now - STUCK_AFTER)
+    if state == "critical":
+        return progress.critical == true()
+    if state == "expiring":
+        return and_(
+            _certified(now, progress), progress.certificate_valid_until <= now + EXPIRING_WITHIN
         )
-    elif state == "passed":
-        query = query.where(learners.c.passed == 1)
+    if state == "passed":
+        return progress.passed == true()
+    return None
+
+
+def _matching(state: str, search: str, now: datetime, progress: Any = LearnerProgress) -> list[Any]:
+    """The conditions of the table's filter and search (none: everyone)."""
+    conditions = [_state_condition(state, now, progress)]
     if search:
         needle = search.lower()
-        query = query.where(
+        conditions.append(
             or_(
-                func.lower(learners.c.name).contains(needle, autoescape=True),
-                func.lower(learners.c.email).contains(needle, autoescape=True),
+                func.lower(User.name).contains(needle, autoescape=True),
+                func.lower(User.email).contains(needle, autoescape=True),
             )
         )
-    return query
+    return [c for c in conditions if c is not None]
 
 
-def _ordered(query: Select[Any], learners: Any, sort: str, descending: bool) -> Select[Any]:
-    column = {
-        "name": func.lower(learners.c.name),
-        "activity": learners.c.last_activity,
-        "score": learners.c.best,
-        "read": learners.c.read_count,
-    }.get(sort, func.lower(learners.c.name))
-    key = column.desc() if descending else column.asc()
-    # NULLs (never active, no score) last either way; the id makes pages stable.
-    return query.order_by(column.is_(None), key, learners.c.user_id)
+@dataclass(frozen=True)
+class Summary:
+    enrolled: int
+    started: int
+    read_everything: int
+    passed: int
+    certified: int
+    expiring: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    summary: Summary
+    funnel: list[tuple[str, int]]  # learners who read each section, in lesson order
+    distribution: list[tuple[str, int]]  # learners by best score, in bands of ten percent
+    totals: dict[str, int]  # learners each filter (a key of FILTERS) matches
+    accounts: int  # about how many accounts exist (the highest id): plans the page query
+
+
+def overview(session: Session, scope: Scope, now: datetime) -> Overview:
+    """Everything the dashboard counts, in one statement over the learners' progress rows."""
+    progress = LearnerProgress
+    members, joined = _progress_of(scope)
+    sections = scope.lesson.sections
+    counted = ("stuck", "critical", "expiring", "passed")
+    columns = [
+        func.count(),
+        func.count().filter(or_(progress.read_count > 0, progress.attempts > 0)),
+        func.count().filter(progress.read_count >= len(sections)),
+        func.count().filter(_certified(now)),
+        *[func.count().filter(_state_condition(state, now)) for state in counted],
+        *[
+            func.count().filter(progress.read_mask.bitwise_and(1 << i) != 0)
+            for i in range(len(sections))
+        ],
+        # Learners whose best is at least 0, 10, ... 90 percent: the bands are differences.
+        func.count(progress.best),
+        *[func.count().filter(progress.best >= 10 * band) for band in range(1, 10)],
+        select(func.max(User.id)).scalar_subquery(),
+    ]
+    query = select(*columns).select_from(members).outerjoin(progress, joined)
+    values = [int(n or 0) for n in session.execute(query).one()]
+    enrolled, started, read_everything, certified = values[:4]
+    totals = {"": enrolled, "not_started": enrolled - started}
+    totals.update(zip(counted, values[4:8], strict=True))
+    readers, at_least = values[8 : 8 + len(sections)], [*values[8 + len(sections) : -1], 0]
+    bands = [
+        (f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", at_least[b] - at_least[b + 1])
+        for b in range(10)
+    ]
+    return Overview(
+        summary=Summary(
+            enrolled=enrolled,
+            started=started,
+            read_everything=read_everything,
+            passed=totals["passed"],
+            certified=certified,
+            expiring=totals["expiring"],
+        ),
+        funnel=[(s.title, n) for s, n in zip(sections, readers, strict=True)],
+        distribution=bands if scope.quiz is not None else [],
+        totals=totals,
+        accounts=values[-1],
+    )
 
 
 @dataclass(frozen=True)
@@ -212,15 +203,82 @@ class LearnerRow:
     certified: bool
 
 
+_COLUMNS = (
+    User.id,
+    User.name,
+    User.email,
+    LearnerProgress.read_count,
+    LearnerProgress.read_mask,
+    LearnerProgress.last_activity,
+    LearnerProgress.attempts,
+    LearnerProgress.best,
+    LearnerProgress.passed,
+    LearnerProgress.critical,
+    LearnerProgress.certificate_code,
+    LearnerProgress.certificate_issued_at,
+    LearnerProgress.certificate_valid_until,
+    LearnerProgress.certificate_revoked,
+)
+
+
+def _rows(scope: Scope, now: datetime, conditions: Sequence[Any] = ()) -> Select[Any]:
+    """The table's rows: from the scope's learners, each joined to their account and row."""
+    members, joined = _progress_of(scope)
+    return (
+        select(*_COLUMNS, _certified(now).label("certified"))
+        .select_from(members)
+        .join(User, User.id == members.c.user_id)
+        .outerjoin(LearnerProgress, joined)
+        .where(*conditions)
+    )
+
+
+def _rows_by_walking(scope: Scope, now: datetime, state: str, search: str) -> Select[Any]:
+    """The same rows, driven by `users` alone: whether an account belongs to the scope and
+    matches the filter is one correlated EXISTS, so the only way through is every account
+    in name order (ix_users_lower_name), stopping when the page is full."""
+    progress = aliased(LearnerProgress)
+    members, joined = _progress_of(scope, progress)
+    matches = (
+        select(members.c.user_id)
+        .outerjoin(progress, joined)
+        .where(members.c.user_id == User.id, *_matching(state, search, now, progress))
+    )
+    return (
+        select(*_COLUMNS, _certified(now).label("certified"))
+        .outerjoin(
+            LearnerProgress,
+            and_(LearnerProgress.user_id == User.id, LearnerProgress.lesson == scope.lesson.slug),
+        )
+        .where(matches.exists())
+    )
+
+
+def _ordered(query: Select[Any], sort: str, descending: bool) -> Select[Any]:
+    if sort not in ("activity", "score", "read"):
+        # Ties go the same way as names, so that ix_users_lower_name serves either order.
+        keys = (func.lower(User.name), User.id)
+        return query.order_by(*(key.desc() if descending else key for key in keys))
+    column = {
+        "activity": LearnerProgress.last_activity,
+        "score": LearnerProgress.best,
+        "read": func.coalesce(LearnerProgress.read_count, 0),
+    }[sort]
+    key = column.desc() if descending else column.asc()
+    # NULLs (never active, no score) last either way; the id makes pages stable.
+    return query.order_by(column.is_(None), key, User.id)
+
+
 def _row(row: Any, sections: int) -> LearnerRow:
+    mask = row.read_mask or 0
     return LearnerRow(
-        user_id=row.user_id,
+        user_id=row.id,
         name=row.name,
         email=row.email,
-        read_count=row.read_count,
-        read=tuple(bool(row[f"read_{i}"]) for i in range(sections)),
+        read_count=row.read_count or 0,
+        read=tuple(bool(mask >> i & 1) for i in range(sections)),
         last_activity=row.last_activity,
-        attempts=row.attempts,
+        attempts=row.attempts or 0,
         best=row.best,
         passed=bool(row.passed),
         critical=bool(row.critical),
@@ -247,6 +305,7 @@ class Page:
 def learners_page(
     session: Session,
     scope: Scope,
+    counted: Overview,
     now: datetime,
     *,
     state: str = "",
@@ -256,96 +315,30 @@ def learners_page(
     page: int = 1,
     per_page: int = 50,
 ) -> Page:
-    """One page of the dashboard table: one SQL statement whatever the cohort's size."""
-    learners = _learner_table(scope, now)
-    query = _filtered(learners, state, search, now).add_columns(func.count().over().label("total"))
-    query = (
-        _ordered(query, learners, sort, descending).limit(per_page).offset((page - 1) * per_page)
-    )
-    rows = session.execute(query).mappings().all()
-    total = rows[0]["total"] if rows else 0
-    if not rows and page > 1:
+    """One page of the dashboard table: one statement whatever the cohort's size (two with a
+    search, whose total the overview cannot know)."""
+    conditions = _matching(state, search, now)
+    total = counted.totals[state]
+    if search:
         total = session.scalar(
-            select(func.count()).select_from(_filtered(learners, state, search, now).subquery())
+            select(func.count()).select_from(_rows(scope, now, conditions).subquery())
         )
+    offset = (page - 1) * per_page
+    # Two ways to a page by name: sort every learner who matches, or walk all accounts in
+    # name order until the page is full. Walking takes about (offset + per_page) * accounts
+    # / total lookups, sorting about `enrolled`: for a large cohort walking wins by far.
+    # SQLite's planner, without statistics, would always sort; so the query says which.
+    walk = sort == "name" and (offset + per_page) * counted.accounts < total * counted.totals[""]
+    query = _rows_by_walking(scope, now, state, search) if walk else _rows(scope, now, conditions)
+    query = _ordered(query, sort, descending).limit(per_page).offset(offset)
     sections = len(scope.lesson.sections)
-    return Page([_row(r, sections) for r in rows], total, page, per_page)
+    return Page([_row(r, sections) for r in session.execute(query)], total, page, per_page)
 
 
 def all_learners(session: Session, scope: Scope, now: datetime) -> list[LearnerRow]:
     """Every learner in scope, by name: for the CSV export."""
-    learners = _learner_table(scope, now)
-    rows = session.execute(_ordered(select(learners), learners, "name", False)).mappings().all()
+    rows = session.execute(_ordered(_rows(scope, now), "name", False))
     return [_row(r, len(scope.lesson.sections)) for r in rows]
-
-
-@dataclass(frozen=True)
-class Summary:
-    enrolled: int
-    started: int
-    read_everything: int
-    passed: int
-    certified: int
-    expiring: int
-
-
-def summary(session: Session, scope: Scope, now: datetime) -> Summary:
-    learners = _learner_table(scope, now)
-    sections = len(scope.lesson.sections)
-
-    def total(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    row = session.execute(
-        select(
-            func.count(),
-            total(or_(learners.c.read_count > 0, learners.c.attempts > 0)),
-            total(learners.c.read_count >= sections),
-            total(learners.c.passed == 1),
-            total(learners.c.certified == 1),
-            total(
-                and_(
-                    learners.c.certified == 1,
-                    learners.c.certificate_valid_until <= now + EXPIRING_WITHIN,
-                )
-            ),
-        ).select_from(learners)
-    ).one()
-    return Summary(*(int(v) for v in row))
-
-
-def funnel(session: Session, scope: Scope) -> list[tuple[str, int]]:
-    """How many learners in scope read each section, in lesson order."""
-    counts = dict(
-        session.execute(
-            select(SectionRead.section, func.count())
-            .where(
-                SectionRead.lesson == scope.lesson.slug, SectionRead.user_id.in_(scope.learner_ids)
-            )
-            .group_by(SectionRead.section)
-        ).all()
-    )
-    return [(s.title, counts.get(s.slug, 0)) for s in scope.lesson.sections]
-
-
-def score_distribution(session: Session, scope: Scope) -> list[tuple[str, int]]:
-    """Learners by best score, in bands of ten percent (100% joins the top band)."""
-    if scope.quiz is None:
-        return []
-    best = (
-        select(func.max(QuizAttempt.percent).label("best"))
-        .where(
-            QuizAttempt.quiz_id == scope.quiz.id,
-            QuizAttempt.state == "closed",
-            QuizAttempt.user_id.in_(scope.learner_ids),
-        )
-        .group_by(QuizAttempt.user_id)
-        .subquery()
-    )
-    # Comparisons, not CAST: PostgreSQL rounds a cast to integer where SQLite truncates.
-    band = case(*[(best.c.best >= 10 * b, b) for b in range(9, 0, -1)], else_=0)
-    counts = dict(session.execute(select(band, func.count()).group_by(band)).all())
-    return [(f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", counts.get(b, 0)) for b in range(10)]
 
 
 # --- A learner's timeline ----------------------------------------------------------------

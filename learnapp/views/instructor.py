@@ -102,9 +102,11 @@ def dashboard(cohort_id):
     descending = request.args.get("order") == "desc"
     search = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int)
+    overview = reports.overview(db, scope, now)
     page = reports.learners_page(
         db,
         scope,
+        overview,
         now,
         state=state,
         search=search,
@@ -117,9 +119,9 @@ def dashboard(cohort_id):
         "instructor/dashboard.html",
         cohort=cohort,
         lesson=scope.lesson,
-        summary=reports.summary(db, scope, now),
-        funnel=reports.funnel(db, scope),
-        distribution=reports.score_distribution(db, scope),
+        summary=overview.summary,
+        funnel=overview.funnel,
+        distribution=overview.distribution,
         page=page,
         state=state,
         filters=reports.FILTERS,

@@ -39,6 +39,9 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_learner_progress_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', 'lesson', name=op.f('pk_learner_progress'))
     )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index('ix_users_lower_name', [sa.text('lower(name)'), 'id'], unique=False)
+
     _backfill()
 
 
@@ -61,4 +64,7 @@ def _backfill() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index('ix_users_lower_name')
+
     op.drop_table('learner_progress')
