@@ -10,10 +10,12 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from learnapp import learner_progress
 from learnapp.models import (
     ROLES,
     Answer,
     Certificate,
+    Cohort,
     DisclaimerAcknowledgement,
     Enrolment,
     QuizAttempt,
@@ -135,5 +137,8 @@ def delete_account(session: Session, user: User) -> None:
         raise AccountError(
             "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
         )
+    # Their enrolments and learner_progress rows go with the account (ON DELETE CASCADE).
+    learner_progress.lock(session, user.id)
+    learner_progress.touch_cohorts(session, Cohort.id.in_(learner_progress.cohorts_of([user.id])))
     session.delete(user)
     session.flush()

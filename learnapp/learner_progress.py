@@ -4,6 +4,8 @@ certificates, so that the cohort dashboard reads one row per learner.
 `aggregate` is the one definition of a row. Every service that writes reads, attempts or
 certificates calls `refresh` in the same transaction, after its writes; bulk loads call
 `refresh_learners`, and `flask progress rebuild` calls `rebuild` after the content changed.
+Each of them also raises the progress_version of the learners' cohorts, which tells the
+dashboard that the counts it cached for them are out of date.
 """
 
 from __future__ import annotations
@@ -25,12 +27,21 @@ from sqlalchemy import (
     select,
     true,
     union,
+    update,
 )
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue, Lesson, Quiz
 from learnapp.db import analyze, dialect_insert
-from learnapp.models import Certificate, LearnerProgress, QuizAttempt, SectionRead, User
+from learnapp.models import (
+    Certificate,
+    Cohort,
+    Enrolment,
+    LearnerProgress,
+    QuizAttempt,
+    SectionRead,
+    User,
+)
 
 KEY = ("user_id", "lesson")
 # Names this module's advisory locks on PostgreSQL (the first of the two lock keys).
@@ -139,13 +150,20 @@ def refresh(session: Session, user_id: int | None, lesson: str) -> None:
     found = catalogue.lessons.get(lesson) if catalogue else None
     if user_id is None or found is None:
         return  # a deleted account, or a lesson no longer offered: no dashboard shows it
-    if session.get_bind().dialect.name == "postgresql":
-        # Two transactions changing one learner at once would each compute the row from a
-        # snapshot without the other's change, and the later write would drop the earlier
-        # one. With this lock the second waits for the first to commit, and its statement
-        # below then sees both. SQLite needs none: its writers take turns (BEGIN IMMEDIATE).
-        session.execute(select(func.pg_advisory_xact_lock(LOCK_CLASS, user_id)))
+    lock(session, user_id)
     refresh_learners(session, found, catalogue.final_quiz(lesson), [user_id])
+
+
+def lock(session: Session, user_id: int) -> None:
+    """On PostgreSQL, wait until no other transaction is changing this learner's progress.
+
+    Two transactions changing one learner at once would each compute the row from a snapshot
+    without the other's change, and the later write would drop the earlier one. With this
+    lock the second waits for the first to commit, and its next statement then sees both.
+    SQLite needs none: its writers take turns (BEGIN IMMEDIATE).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(LOCK_CLASS, user_id)))
 
 
 def refresh_learners(session: Session, lesson: Lesson, quiz: Quiz | None, learner_ids: Any) -> None:
@@ -158,6 +176,22 @@ def refresh_learners(session: Session, lesson: Lesson, quiz: Quiz | None, learne
         set_={name: statement.excluded[name] for name in names if name not in KEY},
     )
     session.execute(statement)
+    touch_cohorts(session, Cohort.lesson == lesson.slug, Cohort.id.in_(cohorts_of(learner_ids)))
+
+
+def cohorts_of(learner_ids: Any) -> Select[Any]:
+    return select(Enrolment.cohort_id).where(Enrolment.user_id.in_(learner_ids))
+
+
+def touch_cohorts(session: Session, *where: Any) -> None:
+    """Raise the progress_version of the cohorts matching `where`: the counts their
+    dashboards cached are out of date. Call it in the transaction that made the change."""
+    session.execute(
+        update(Cohort)
+        .where(*where)
+        .values(progress_version=Cohort.progress_version + 1)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def refresh_lesson(session: Session, lesson: Lesson, quiz: Quiz | None) -> int:
@@ -175,6 +209,7 @@ def refresh_lesson(session: Session, lesson: Lesson, quiz: Quiz | None) -> int:
     rows = aggregate(lesson, quiz, union(*active))
     names = [column.name for column in rows.selected_columns]
     session.execute(insert(LearnerProgress).from_select(names, rows))
+    touch_cohorts(session, Cohort.lesson == lesson.slug)
     # Counted, not rowcount: psycopg reports -1 for an INSERT ... SELECT.
     return session.scalar(select(func.count()).where(LearnerProgress.lesson == lesson.slug))
 

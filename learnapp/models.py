@@ -220,6 +220,9 @@ class Cohort(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised, in the same transaction, by every change to its learners' progress or to who
+    # its learners are: the dashboard's counts are cached while it stays the same.
+    progress_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Enrolment(Base):

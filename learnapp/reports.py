@@ -7,13 +7,14 @@ a learner's timeline and the item analysis read the raw tables.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from sqlalchemy import Select, and_, false, func, or_, select, true
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.content import Lesson, Quiz
@@ -71,48 +72,52 @@ def instructor_scope(instructor: User, lesson: Lesson, quiz: Quiz | None) -> Sco
     return Scope(query.distinct(), lesson, quiz)
 
 
-def _progress_of(scope: Scope, progress: Any = LearnerProgress) -> tuple[Any, Any]:
+# The dashboard's queries are built on every view, so in Core (tables, not ORM classes),
+# which costs a fraction to build.
+PROGRESS = LearnerProgress.__table__
+_PROGRESS_TOO = PROGRESS.alias("progress")  # for a subquery that reads the table again
+USERS = User.__table__
+
+
+def _progress_of(scope: Scope, progress: Any = PROGRESS) -> tuple[Any, Any]:
     """The scope's learners as a FROM clause, and how their learner_progress rows join it.
 
     An outer join: a learner who has done nothing has no row, and its columns read NULL,
     which every condition below treats as nothing done.
     """
     members = scope.learner_ids.subquery("members")
-    joined = and_(progress.user_id == members.c.user_id, progress.lesson == scope.lesson.slug)
+    joined = and_(progress.c.user_id == members.c.user_id, progress.c.lesson == scope.lesson.slug)
     return members, joined
 
 
-def _certified(now: datetime, progress: Any = LearnerProgress) -> Any:
-    return and_(progress.certificate_revoked == false(), progress.certificate_valid_until > now)
+def _certified(now: datetime, progress: Any = PROGRESS) -> Any:
+    return and_(progress.c.certificate_revoked == false(), progress.c.certificate_valid_until > now)
 
 
-def _state_condition(state: str, now: datetime, progress: Any = LearnerProgress) -> Any | None:
+def _state_condition(state: str, now: datetime, progress: Any = PROGRESS) -> Any | None:
+    c = progress.c
     if state == "not_started":
-        return or_(
-            progress.user_id.is_(None), and_(progress.read_count == 0, progress.attempts == 0)
-        )
+        return or_(c.user_id.is_(None), and_(c.read_count == 0, c.attempts == 0))
     if state == "stuck":
-        return and_(progress.passed == false(), progress.last_activity < now - STUCK_AFTER)
+        return and_(c.passed == false(), c.last_activity < now - STUCK_AFTER)
     if state == "critical":
-        return progress.critical == true()
+        return c.critical == true()
     if state == "expiring":
-        return and_(
-            _certified(now, progress), progress.certificate_valid_until <= now + EXPIRING_WITHIN
-        )
+        return and_(_certified(now, progress), c.certificate_valid_until <= now + EXPIRING_WITHIN)
     if state == "passed":
-        return progress.passed == true()
+        return c.passed == true()
     return None
 
 
-def _matching(state: str, search: str, now: datetime, progress: Any = LearnerProgress) -> list[Any]:
+def _matching(state: str, search: str, now: datetime, progress: Any = PROGRESS) -> list[Any]:
     """The conditions of the table's filter and search (none: everyone)."""
     conditions = [_state_condition(state, now, progress)]
     if search:
         needle = search.lower()
         conditions.append(
             or_(
-                func.lower(User.name).contains(needle, autoescape=True),
-                func.lower(User.email).contains(needle, autoescape=True),
+                func.lower(USERS.c.name).contains(needle, autoescape=True),
+                func.lower(USERS.c.email).contains(needle, autoescape=True),
             )
         )
     return [c for c in conditions if c is not None]
@@ -135,14 +140,18 @@ class Overview:
     distribution: list[tuple[str, int]]  # learners by best score, in bands of ten percent
     totals: dict[str, int]  # learners each filter (a key of FILTERS) matches
     accounts: int  # about how many accounts exist (the highest id): plans the page query
+    # The first moment a count changes by the passing of time alone (a certificate expires
+    # or falls due, a learner becomes stuck); None if none will.
+    until: datetime | None
 
 
 def overview(session: Session, scope: Scope, now: datetime) -> Overview:
     """Everything the dashboard counts, in one statement over the learners' progress rows."""
-    progress = LearnerProgress
+    progress = PROGRESS.c
     members, joined = _progress_of(scope)
     sections = scope.lesson.sections
     counted = ("stuck", "critical", "expiring", "passed")
+    unrevoked = progress.certificate_revoked == false()
     columns = [
         func.count(),
         func.count().filter(or_(progress.read_count > 0, progress.attempts > 0)),
@@ -156,10 +165,22 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
         # Learners whose best is at least 0, 10, ... 90 percent: the bands are differences.
         func.count(progress.best),
         *[func.count().filter(progress.best >= 10 * band) for band in range(1, 10)],
-        select(func.max(User.id)).scalar_subquery(),
+        select(func.max(USERS.c.id)).scalar_subquery(),
+        # When the clock next changes a count: the next certificate to expire, the next to
+        # fall due, and the next learner to become stuck.
+        func.min(progress.certificate_valid_until).filter(
+            unrevoked, progress.certificate_valid_until > now
+        ),
+        func.min(progress.certificate_valid_until).filter(
+            unrevoked, progress.certificate_valid_until > now + EXPIRING_WITHIN
+        ),
+        func.min(progress.last_activity).filter(
+            progress.passed == false(), progress.last_activity >= now - STUCK_AFTER
+        ),
     ]
-    query = select(*columns).select_from(members).outerjoin(progress, joined)
-    values = [int(n or 0) for n in session.execute(query).one()]
+    query = select(*columns).select_from(members).outerjoin(PROGRESS, joined)
+    *numbers, expires, falls_due, last_active = session.execute(query).one()
+    values = [int(n or 0) for n in numbers]
     enrolled, started, read_everything, certified = values[:4]
     totals = {"": enrolled, "not_started": enrolled - started}
     totals.update(zip(counted, values[4:8], strict=True))
@@ -167,6 +188,11 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
     bands = [
         (f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", at_least[b] - at_least[b + 1])
         for b in range(10)
+    ]
+    changes = [
+        expires,
+        falls_due and falls_due - EXPIRING_WITHIN,
+        last_active and last_active + STUCK_AFTER,
     ]
     return Overview(
         summary=Summary(
@@ -181,11 +207,41 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
         distribution=bands if scope.quiz is not None else [],
         totals=totals,
         accounts=values[-1],
+        until=min((moment for moment in changes if moment is not None), default=None),
     )
 
 
-@dataclass(frozen=True)
-class LearnerRow:
+OVERVIEWS_KEPT = 1000  # cohorts whose counts one process keeps, before starting afresh
+
+
+def cohort_overview(
+    session: Session,
+    cohort: Cohort,
+    scope: Scope,
+    now: datetime,
+    kept: MutableMapping[int, tuple[int, Overview]],
+) -> Overview:
+    """The cohort's overview, reused from `kept` (a process's cache) while the cohort's
+    progress_version is the one it was computed at and the clock has not reached `until`.
+
+    Counting a large cohort costs a scan of its rows, where the rest of the page reads one
+    page of them; every change to what it counts raises progress_version, in the same
+    transaction (see learner_progress.touch_cohorts).
+    """
+    version = cohort.progress_version  # read before counting, so a change meanwhile shows
+    entry = kept.get(cohort.id)
+    if entry is not None and entry[0] == version:
+        counted = entry[1]
+        if counted.until is None or now < counted.until:
+            return counted
+    counted = overview(session, scope, now)
+    if len(kept) >= OVERVIEWS_KEPT:
+        kept.clear()
+    kept[cohort.id] = (version, counted)
+    return counted
+
+
+class LearnerRow(NamedTuple):
     user_id: int
     name: str
     email: str
@@ -203,32 +259,35 @@ class LearnerRow:
     certified: bool
 
 
-_COLUMNS = (
-    User.id,
-    User.name,
-    User.email,
-    LearnerProgress.read_count,
-    LearnerProgress.read_mask,
-    LearnerProgress.last_activity,
-    LearnerProgress.attempts,
-    LearnerProgress.best,
-    LearnerProgress.passed,
-    LearnerProgress.critical,
-    LearnerProgress.certificate_code,
-    LearnerProgress.certificate_issued_at,
-    LearnerProgress.certificate_valid_until,
-    LearnerProgress.certificate_revoked,
-)
+def _columns(now: datetime) -> tuple[Any, ...]:
+    c = PROGRESS.c
+    return (
+        USERS.c.id,
+        USERS.c.name,
+        USERS.c.email,
+        c.read_count,
+        c.read_mask,
+        c.last_activity,
+        c.attempts,
+        c.best,
+        c.passed,
+        c.critical,
+        c.certificate_code,
+        c.certificate_issued_at,
+        c.certificate_valid_until,
+        c.certificate_revoked,
+        _certified(now).label("certified"),
+    )
 
 
 def _rows(scope: Scope, now: datetime, conditions: Sequence[Any] = ()) -> Select[Any]:
     """The table's rows: from the scope's learners, each joined to their account and row."""
     members, joined = _progress_of(scope)
     return (
-        select(*_COLUMNS, _certified(now).label("certified"))
+        select(*_columns(now))
         .select_from(members)
-        .join(User, User.id == members.c.user_id)
-        .outerjoin(LearnerProgress, joined)
+        .join(USERS, USERS.c.id == members.c.user_id)
+        .outerjoin(PROGRESS, joined)
         .where(*conditions)
     )
 
@@ -237,56 +296,58 @@ def _rows_by_walking(scope: Scope, now: datetime, state: str, search: str) -> Se
     """The same rows, driven by `users` alone: whether an account belongs to the scope and
     matches the filter is one correlated EXISTS, so the only way through is every account
     in name order (ix_users_lower_name), stopping when the page is full."""
-    progress = aliased(LearnerProgress)
+    progress = _PROGRESS_TOO
     members, joined = _progress_of(scope, progress)
     matches = (
         select(members.c.user_id)
         .outerjoin(progress, joined)
-        .where(members.c.user_id == User.id, *_matching(state, search, now, progress))
+        .where(members.c.user_id == USERS.c.id, *_matching(state, search, now, progress))
     )
+    own = and_(PROGRESS.c.user_id == USERS.c.id, PROGRESS.c.lesson == scope.lesson.slug)
     return (
-        select(*_COLUMNS, _certified(now).label("certified"))
-        .outerjoin(
-            LearnerProgress,
-            and_(LearnerProgress.user_id == User.id, LearnerProgress.lesson == scope.lesson.slug),
-        )
-        .where(matches.exists())
+        select(*_columns(now)).select_from(USERS).outerjoin(PROGRESS, own).where(matches.exists())
     )
 
 
 def _ordered(query: Select[Any], sort: str, descending: bool) -> Select[Any]:
     if sort not in ("activity", "score", "read"):
         # Ties go the same way as names, so that ix_users_lower_name serves either order.
-        keys = (func.lower(User.name), User.id)
+        keys = (func.lower(USERS.c.name), USERS.c.id)
         return query.order_by(*(key.desc() if descending else key for key in keys))
     column = {
-        "activity": LearnerProgress.last_activity,
-        "score": LearnerProgress.best,
-        "read": func.coalesce(LearnerProgress.read_count, 0),
+        "activity": PROGRESS.c.last_activity,
+        "score": PROGRESS.c.best,
+        "read": func.coalesce(PROGRESS.c.read_count, 0),
     }[sort]
     key = column.desc() if descending else column.asc()
     # NULLs (never active, no score) last either way; the id makes pages stable.
-    return query.order_by(column.is_(None), key, User.id)
+    return query.order_by(column.is_(None), key, USERS.c.id)
+
+
+@lru_cache(maxsize=4096)  # a lesson's learners share a few patterns
+def _sections_read(mask: int, sections: int) -> tuple[bool, ...]:
+    return tuple(bool(mask >> i & 1) for i in range(sections))
 
 
 def _row(row: Any, sections: int) -> LearnerRow:
-    mask = row.read_mask or 0
+    (user_id, name, email, read_count, mask, last_activity, attempts, best, passed, critical,
+     code, issued_at, valid_until, revoked, certified) = row  # fmt: skip
     return LearnerRow(
-        user_id=row.id,
-        name=row.name,
-        email=row.email,
-        read_count=row.read_count or 0,
-        read=tuple(bool(mask >> i & 1) for i in range(sections)),
-        last_activity=row.last_activity,
-        attempts=row.attempts or 0,
-        best=row.best,
-        passed=bool(row.passed),
-        critical=bool(row.critical),
-        certificate_code=row.certificate_code,
-        certificate_issued_at=row.certificate_issued_at,
-        certificate_valid_until=row.certificate_valid_until,
-        certificate_revoked=bool(row.certificate_revoked),
-        certified=bool(row.certified),
+        user_id,
+        name,
+        email,
+        read_count or 0,
+        _sections_read(mask or 0, sections),
+        last_activity,
+        attempts or 0,
+        best,
+        bool(passed),
+        bool(critical),
+        code,
+        issued_at,
+        valid_until,
+        bool(revoked),
+        bool(certified),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import re
@@ -15,7 +16,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import event, func, insert, select
 
-from learnapp import learner_progress
+from learnapp import learner_progress, reports
 from learnapp.cohorts import new_join_code
 from learnapp.db import Base, get_engine, utcnow
 from learnapp.models import (
@@ -480,6 +481,32 @@ def test_pages_keep_the_filter(app, teacher, arranged):
     assert learner_names(html) == ["Ivy Stuckfail"]
     assert "2 learners, page 2 of 2." in html
     assert re.search(r'rel="prev" href="[^"]*state=stuck', html)
+
+
+@pytest.mark.parametrize("search", ["", "e"])
+@pytest.mark.parametrize("descending", [False, True])
+def test_walking_by_name_and_sorting_give_the_same_pages(app, db, arranged, search, descending):
+    """learners_page reads a page by name either by sorting the matching learners or by
+    walking every account in name order; which it takes depends on the counts, never the
+    result."""
+    content = app.extensions["learnapp.content"]
+    scope = reports.cohort_scope(
+        db.get(Cohort, arranged.cohort), content.lessons[LESSON], content.final_quiz(LESSON)
+    )
+    now = utcnow()
+    counted = reports.overview(db, scope, now)
+    walking, sorting = (dataclasses.replace(counted, accounts=n) for n in (0, 10**9))
+    for state in reports.FILTERS:
+        for page in (1, 2, 3):
+            pages = [
+                reports.learners_page(
+                    db, scope, overview, now, state=state, search=search,
+                    descending=descending, page=page, per_page=4,
+                )
+                for overview in (walking, sorting)
+            ]  # fmt: skip
+            assert pages[0] == pages[1], (state, page)
+    assert reports.learners_page(db, scope, walking, now, per_page=20).rows
 
 
 def test_charts_have_tables_with_the_same_numbers(teacher, arranged):

@@ -5,23 +5,42 @@ from __future__ import annotations
 
 import contextlib
 import random
+import re
 import shutil
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import insert, select, union
+from sqlalchemy import event, insert, select, union
 from sqlalchemy.orm import Session
 
-from learnapp import accounts, attempts, certificates, create_app, learner_progress, progress
+from learnapp import (
+    accounts,
+    attempts,
+    certificates,
+    create_app,
+    learner_progress,
+    progress,
+    reports,
+)
 from learnapp.db import begin_write, get_engine, get_session, utcnow
-from learnapp.models import Certificate, LearnerProgress, SectionRead, User
-from tests.conftest import SECTIONS
-from tests.test_instructor import LESSON, logged_in, reads, refresh_progress
+from learnapp.models import Certificate, Cohort, LearnerProgress, SectionRead, User
+from tests.conftest import PASSWORD, SECTIONS
+from tests.test_instructor import (
+    DAY,
+    LESSON,
+    add_cohort,
+    certificate,
+    enrol,
+    logged_in,
+    reads,
+    refresh_progress,
+)
 from tests.test_quizzes import (
     FINAL,
     START,
@@ -312,3 +331,102 @@ def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
     assert not errors, errors
     row = stored(db, learner.id)
     assert (row["read_count"], row["read_mask"]) == (2, 0b11)
+
+
+# --- The dashboard's cached counts --------------------------------------------------------
+
+CODE = "01ABC-DEFGH-JKMNP-QRSTV"
+
+
+def counts(teacher: Any, url: str) -> dict[str, int]:
+    html = teacher.get(url).text
+    return {k: int(v) for k, v in re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", html)}
+
+
+@pytest.fixture
+def watched(app, db, create_user) -> SimpleNamespace:
+    """A cohort (join code CODE) and its instructor's client, watching its dashboard."""
+    teacher = create_user(email="teach@example.com", role="instructor")
+    cohort = add_cohort(db, teacher.id, join_code=CODE)
+    db.commit()
+    return SimpleNamespace(
+        id=cohort, url=f"/instructor/cohorts/{cohort}", teacher=logged_in(app, teacher.email)
+    )
+
+
+def test_the_counts_follow_every_change(app, client, learner, db, watched, create_user):
+    catalogue = app.extensions["learnapp.content"]
+    seen = counts(watched.teacher, watched.url)
+    assert (seen["Enrolled"], seen["Started"]) == (0, 0)
+
+    def changes(**expected: int) -> None:
+        now = counts(watched.teacher, watched.url)
+        assert {name: now[name] for name in expected} == expected
+
+    client.post("/cohorts/join", data={"code": CODE})
+    changes(Enrolled=1, Started=0)
+    client.post(f"/lessons/{LESSON}/sections/{SECTIONS[0]}/read")
+    changes(Started=1)
+    read_all_sections(client)
+    changes(**{"Read everything": 1})
+    client.post(f"{FINAL}/acknowledge")
+    attempt = take_quiz(client, db, catalogue)
+    changes(Passed=1, Certified=0)
+    code = client.post(f"/certificates/claim/{attempt.id}", data={"name": "Ada"}).location
+    changes(Certified=1)
+    watched.teacher.post(f"{code}/revoke", data={"reason": "Issued in error"})
+    changes(Certified=0, Passed=1)
+    client.post(f"/cohorts/{watched.id}/leave")
+    changes(Enrolled=0, Passed=0)
+
+
+def test_deleting_an_account_leaves_the_counts(app, client, learner, db, watched):
+    client.post("/cohorts/join", data={"code": CODE})
+    read_all_sections(client)
+    assert counts(watched.teacher, watched.url)["Read everything"] == 1
+    assert client.post("/account/delete", data={"current": PASSWORD}).status_code == 302
+    assert counts(watched.teacher, watched.url)["Enrolled"] == 0
+
+
+def test_a_second_view_counts_nothing_again(app, client, learner, watched):
+    client.post("/cohorts/join", data={"code": CODE})
+    read_all_sections(client)
+    first, second = (recorded_get(app, watched.teacher, watched.url) for _ in range(2))
+    assert first.text == second.text
+    assert any("FILTER" in s for s in first.statements)
+    assert not any("FILTER" in s for s in second.statements)
+
+
+def recorded_get(app: Flask, client: Any, url: str) -> SimpleNamespace:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    engine = get_engine(app)
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        text = client.get(url).text
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return SimpleNamespace(text=text, statements=statements)
+
+
+def test_cached_counts_are_recounted_when_the_clock_changes_one(app, db, watched, create_user):
+    learner = create_user(email="ada@example.com")
+    now = utcnow()
+    enrol(db, watched.id, [learner.id])
+    db.execute(insert(Certificate), [certificate(learner.id, now - DAY, now + timedelta(hours=1))])
+    refresh_progress(app, db)
+    db.commit()
+    catalogue = app.extensions["learnapp.content"]
+    cohort = db.get(Cohort, watched.id)
+    lesson = catalogue.lessons[LESSON]
+    scope = reports.cohort_scope(cohort, lesson, catalogue.final_quiz(LESSON))
+    kept: dict[int, Any] = {}
+    first = reports.cohort_overview(db, cohort, scope, now, kept)
+    assert (first.summary.certified, first.summary.expiring) == (1, 1)
+    assert first.until == now + timedelta(hours=1)  # the certificate expires
+    assert reports.cohort_overview(db, cohort, scope, now + timedelta(minutes=59), kept) is first
+    later = reports.cohort_overview(db, cohort, scope, now + timedelta(hours=2), kept)
+    assert (later.summary.certified, later.summary.expiring, later.until) == (0, 0, None)

@@ -102,7 +102,9 @@ def dashboard(cohort_id):
     descending = request.args.get("order") == "desc"
     search = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int)
-    overview = reports.overview(db, scope, now)
+    overview = reports.cohort_overview(
+        db, cohort, scope, now, current_app.extensions.setdefault("learnapp.overviews", {})
+    )
     page = reports.learners_page(
         db,
         scope,
