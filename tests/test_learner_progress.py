@@ -40,6 +40,7 @@ from tests.test_instructor import (
     logged_in,
     reads,
     refresh_progress,
+    row_of,
 )
 from tests.test_quizzes import (
     FINAL,
@@ -367,8 +368,10 @@ def test_the_counts_follow_every_change(app, client, learner, db, watched, creat
     changes(Enrolled=1, Started=0)
     client.post(f"/lessons/{LESSON}/sections/{SECTIONS[0]}/read")
     changes(Started=1)
+    assert "<td>1/7</td>" in row_of(watched.teacher.get(watched.url).text, "Ada Learner")
     read_all_sections(client)
     changes(**{"Read everything": 1})
+    assert "<td>7/7</td>" in row_of(watched.teacher.get(watched.url).text, "Ada Learner")
     client.post(f"{FINAL}/acknowledge")
     attempt = take_quiz(client, db, catalogue)
     changes(Passed=1, Certified=0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from functools import lru_cache
 
 from flask import (
     Blueprint,
@@ -104,11 +103,23 @@ def _choice(name: str, allowed: dict[str, str], default: str) -> str:
     return value if value in allowed else default
 
 
-@lru_cache(maxsize=1024)
-def _read_marks(read: tuple[bool, ...]) -> Markup:
-    """A row's cells of read marks, rendered once per pattern: learners share a few, and
-    rendered per row they cost a third of the table."""
-    return get_template_attribute("instructor/_marks.html", "marks")(read)
+ROWS_KEPT = 10_000  # rendered table rows one process keeps, before starting afresh
+
+
+def _learner_row(row: reports.LearnerRow, learners_url: str, sections: int) -> Markup:
+    """A learner's row of the dashboard table (templates/instructor/_learner_row.html),
+    rendered once and then reused while nothing it shows changes: rendering 50 rows costs
+    more than reading them. The key is everything the row is made of; the cache is the app's
+    own, as its time zone is part of what the row shows."""
+    kept = current_app.extensions.setdefault("learnapp.learner_rows", {})
+    key = (row, learners_url, sections)
+    html = kept.get(key)
+    if html is None:
+        if len(kept) >= ROWS_KEPT:
+            kept.clear()
+        render = get_template_attribute("instructor/_learner_row.html", "learner_row")
+        html = kept[key] = render(row, learners_url, sections)
+    return html
 
 
 @bp.get("/cohorts/<int:cohort_id>")
@@ -152,7 +163,7 @@ def dashboard(cohort_id):
         search=search,
         now=now,
         join_url=url_for("cohorts.confirm", code=cohort.join_code, _external=True),
-        read_marks=_read_marks,
+        learner_row=_learner_row,
     )
 
 
