@@ -82,7 +82,8 @@ def progress_rebuild() -> None:
     """Recompute learner progress from the stored reads, attempts and certificates: run it
     after renaming, removing or reordering a lesson's sections."""
     from learnapp import learner_progress
-    from learnapp.db import begin_write, get_session
+    from learnapp.db import begin_write, get_session, vacuum_analyze
+    from learnapp.models import LearnerProgress
 
     catalogue = current_app.extensions["learnapp.content"]
     if catalogue is None:
@@ -91,6 +92,7 @@ def progress_rebuild() -> None:
     begin_write(session)
     written = learner_progress.rebuild(session, catalogue)
     session.commit()
+    vacuum_analyze(session.get_bind(), LearnerProgress.__tablename__)
     for slug, rows in written.items():
         click.echo(f"{slug}: progress of {rows} learner(s) recomputed")
 

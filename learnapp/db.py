@@ -7,7 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -136,9 +136,12 @@ def insert_ignoring_duplicates(session: Session, model: type[Base], **values: An
     return session.execute(statement).first() is not None
 
 
-def analyze(session: Session, *tables: str) -> None:
-    """After a bulk load on PostgreSQL: fresh planner statistics for these tables (all when
-    none is named), rather than waiting for autovacuum. SQLite plans without them."""
-    if session.get_bind().dialect.name == "postgresql":
+def vacuum_analyze(engine: Engine, *tables: str) -> None:
+    """After a bulk load on PostgreSQL: fresh planner statistics, and visibility maps that let
+    index-only scans skip the table, rather than waiting for autovacuum. Outside any
+    transaction, as VACUUM must be. SQLite plans without statistics."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         # Names from our own metadata, never from input.
-        session.execute(text(" ".join(["ANALYZE", ", ".join(tables)])))
+        connection.exec_driver_sql(" ".join(["VACUUM ANALYZE", ", ".join(tables)]))

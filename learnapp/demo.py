@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session
 from learnapp import accounts, certificates, cohorts, grading, learner_progress
 from learnapp.attempts import quiz_version
 from learnapp.content import Catalogue, Lesson, Question, Quiz
-from learnapp.db import analyze, begin_write, utcnow
+from learnapp.db import begin_write, utcnow, vacuum_analyze
 from learnapp.models import (
     Answer,
     Certificate,
     Cohort,
     DisclaimerAcknowledgement,
     Enrolment,
+    LearnerProgress,
     QuizAttempt,
     SectionRead,
     User,
@@ -256,8 +257,17 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
             learner_progress.refresh_learners(session, lesson, quiz, user_ids)
             session.commit()
             bar.update(len(chunk))
-    analyze(session)
-    session.commit()
+    loaded = (
+        User,
+        Enrolment,
+        SectionRead,
+        DisclaimerAcknowledgement,
+        QuizAttempt,
+        Answer,
+        Certificate,
+        LearnerProgress,
+    )
+    vacuum_analyze(session.get_bind(), *(model.__tablename__ for model in loaded))
     return cohort
 
 

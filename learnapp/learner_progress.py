@@ -32,7 +32,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue, Lesson, Quiz
-from learnapp.db import analyze, dialect_insert
+from learnapp.db import dialect_insert
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -224,5 +224,4 @@ def rebuild(session: Session, catalogue: Catalogue) -> dict[str, int]:
         slug: refresh_lesson(session, lesson, catalogue.final_quiz(slug))
         for slug, lesson in catalogue.lessons.items()
     }
-    analyze(session, LearnerProgress.__tablename__)
     return written

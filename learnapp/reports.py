@@ -7,17 +7,18 @@ a learner's timeline and the item analysis read the raw tables.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.content import Lesson, Quiz
+from learnapp.db import UTCDateTime
 from learnapp.models import (
     Answer,
     Certificate,
@@ -54,10 +55,13 @@ class Scope:
     learner_ids: Any  # a SELECT of user ids
     lesson: Lesson
     quiz: Quiz | None
+    # Names the learners and the content, so that statements built for them can be reused.
+    key: Hashable | None = None
 
 
 def cohort_scope(cohort: Cohort, lesson: Lesson, quiz: Quiz | None) -> Scope:
-    return Scope(select(Enrolment.user_id).where(Enrolment.cohort_id == cohort.id), lesson, quiz)
+    members = select(Enrolment.user_id).where(Enrolment.cohort_id == cohort.id)
+    return Scope(members, lesson, quiz, ("cohort", cohort.id, lesson.slug))
 
 
 def instructor_scope(instructor: User, lesson: Lesson, quiz: Quiz | None) -> Scope:
@@ -73,10 +77,19 @@ def instructor_scope(instructor: User, lesson: Lesson, quiz: Quiz | None) -> Sco
 
 
 # The dashboard's queries are built on every view, so in Core (tables, not ORM classes),
-# which costs a fraction to build.
+# which costs a fraction to build, and the moments they compare with are parameters, so that
+# a page's statement can be built once and reused (_page_statement).
 PROGRESS = LearnerProgress.__table__
 _PROGRESS_TOO = PROGRESS.alias("progress")  # for a subquery that reads the table again
 USERS = User.__table__
+NOW = bindparam("now", type_=UTCDateTime())
+STUCK_BEFORE = bindparam("stuck_before", type_=UTCDateTime())
+EXPIRING_BY = bindparam("expiring_by", type_=UTCDateTime())
+
+
+def _moments(now: datetime) -> dict[str, datetime]:
+    """The values of NOW, STUCK_BEFORE and EXPIRING_BY."""
+    return {"now": now, "stuck_before": now - STUCK_AFTER, "expiring_by": now + EXPIRING_WITHIN}
 
 
 def _progress_of(scope: Scope, progress: Any = PROGRESS) -> tuple[Any, Any]:
@@ -90,28 +103,28 @@ def _progress_of(scope: Scope, progress: Any = PROGRESS) -> tuple[Any, Any]:
     return members, joined
 
 
-def _certified(now: datetime, progress: Any = PROGRESS) -> Any:
-    return and_(progress.c.certificate_revoked == false(), progress.c.certificate_valid_until > now)
+def _certified(progress: Any = PROGRESS) -> Any:
+    return and_(progress.c.certificate_revoked == false(), progress.c.certificate_valid_until > NOW)
 
 
-def _state_condition(state: str, now: datetime, progress: Any = PROGRESS) -> Any | None:
+def _state_condition(state: str, progress: Any = PROGRESS) -> Any | None:
     c = progress.c
     if state == "not_started":
         return or_(c.user_id.is_(None), and_(c.read_count == 0, c.attempts == 0))
     if state == "stuck":
-        return and_(c.passed == false(), c.last_activity < now - STUCK_AFTER)
+        return and_(c.passed == false(), c.last_activity < STUCK_BEFORE)
     if state == "critical":
         return c.critical == true()
     if state == "expiring":
-        return and_(_certified(now, progress), c.certificate_valid_until <= now + EXPIRING_WITHIN)
+        return and_(_certified(progress), c.certificate_valid_until <= EXPIRING_BY)
     if state == "passed":
         return c.passed == true()
     return None
 
 
-def _matching(state: str, search: str, now: datetime, progress: Any = PROGRESS) -> list[Any]:
+def _matching(state: str, search: str, progress: Any = PROGRESS) -> list[Any]:
     """The conditions of the table's filter and search (none: everyone)."""
-    conditions = [_state_condition(state, now, progress)]
+    conditions = [_state_condition(state, progress)]
     if search:
         needle = search.lower()
         conditions.append(
@@ -156,8 +169,8 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
         func.count(),
         func.count().filter(or_(progress.read_count > 0, progress.attempts > 0)),
         func.count().filter(progress.read_count >= len(sections)),
-        func.count().filter(_certified(now)),
-        *[func.count().filter(_state_condition(state, now)) for state in counted],
+        func.count().filter(_certified()),
+        *[func.count().filter(_state_condition(state)) for state in counted],
         *[
             func.count().filter(progress.read_mask.bitwise_and(1 << i) != 0)
             for i in range(len(sections))
@@ -169,17 +182,17 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
         # When the clock next changes a count: the next certificate to expire, the next to
         # fall due, and the next learner to become stuck.
         func.min(progress.certificate_valid_until).filter(
-            unrevoked, progress.certificate_valid_until > now
+            unrevoked, progress.certificate_valid_until > NOW
         ),
         func.min(progress.certificate_valid_until).filter(
-            unrevoked, progress.certificate_valid_until > now + EXPIRING_WITHIN
+            unrevoked, progress.certificate_valid_until > EXPIRING_BY
         ),
         func.min(progress.last_activity).filter(
-            progress.passed == false(), progress.last_activity >= now - STUCK_AFTER
+            progress.passed == false(), progress.last_activity >= STUCK_BEFORE
         ),
     ]
     query = select(*columns).select_from(members).outerjoin(PROGRESS, joined)
-    *numbers, expires, falls_due, last_active = session.execute(query).one()
+    *numbers, expires, falls_due, last_active = session.execute(query, _moments(now)).one()
     values = [int(n or 0) for n in numbers]
     enrolled, started, read_everything, certified = values[:4]
     totals = {"": enrolled, "not_started": enrolled - started}
@@ -259,7 +272,7 @@ class LearnerRow(NamedTuple):
     certified: bool
 
 
-def _columns(now: datetime) -> tuple[Any, ...]:
+def _columns() -> tuple[Any, ...]:
     c = PROGRESS.c
     return (
         USERS.c.id,
@@ -276,15 +289,15 @@ def _columns(now: datetime) -> tuple[Any, ...]:
         c.certificate_issued_at,
         c.certificate_valid_until,
         c.certificate_revoked,
-        _certified(now).label("certified"),
+        _certified().label("certified"),
     )
 
 
-def _rows(scope: Scope, now: datetime, conditions: Sequence[Any] = ()) -> Select[Any]:
+def _rows(scope: Scope, conditions: Sequence[Any] = ()) -> Select[Any]:
     """The table's rows: from the scope's learners, each joined to their account and row."""
     members, joined = _progress_of(scope)
     return (
-        select(*_columns(now))
+        select(*_columns())
         .select_from(members)
         .join(USERS, USERS.c.id == members.c.user_id)
         .outerjoin(PROGRESS, joined)
@@ -292,7 +305,7 @@ def _rows(scope: Scope, now: datetime, conditions: Sequence[Any] = ()) -> Select
     )
 
 
-def _rows_by_walking(scope: Scope, now: datetime, state: str, search: str) -> Select[Any]:
+def _rows_by_walking(scope: Scope, state: str, search: str) -> Select[Any]:
     """The same rows, driven by `users` alone: whether an account belongs to the scope and
     matches the filter is one correlated EXISTS, so the only way through is every account
     in name order (ix_users_lower_name), stopping when the page is full."""
@@ -301,12 +314,10 @@ def _rows_by_walking(scope: Scope, now: datetime, state: str, search: str) -> Se
     matches = (
         select(members.c.user_id)
         .outerjoin(progress, joined)
-        .where(members.c.user_id == USERS.c.id, *_matching(state, search, now, progress))
+        .where(members.c.user_id == USERS.c.id, *_matching(state, search, progress))
     )
     own = and_(PROGRESS.c.user_id == USERS.c.id, PROGRESS.c.lesson == scope.lesson.slug)
-    return (
-        select(*_columns(now)).select_from(USERS).outerjoin(PROGRESS, own).where(matches.exists())
-    )
+    return select(*_columns()).select_from(USERS).outerjoin(PROGRESS, own).where(matches.exists())
 
 
 def _ordered(query: Select[Any], sort: str, descending: bool) -> Select[Any]:
@@ -378,27 +389,56 @@ def learners_page(
 ) -> Page:
     """One page of the dashboard table: one statement whatever the cohort's size (two with a
     search, whose total the overview cannot know)."""
-    conditions = _matching(state, search, now)
     total = counted.totals[state]
     if search:
-        total = session.scalar(
-            select(func.count()).select_from(_rows(scope, now, conditions).subquery())
-        )
+        rows = _rows(scope, _matching(state, search)).subquery()
+        total = session.scalar(select(func.count()).select_from(rows), _moments(now))
     offset = (page - 1) * per_page
     # Two ways to a page by name: sort every learner who matches, or walk all accounts in
     # name order until the page is full. Walking takes about (offset + per_page) * accounts
     # / total lookups, sorting about `enrolled`: for a large cohort walking wins by far.
-    # SQLite's planner, without statistics, would always sort; so the query says which.
-    walk = sort == "name" and (offset + per_page) * counted.accounts < total * counted.totals[""]
-    query = _rows_by_walking(scope, now, state, search) if walk else _rows(scope, now, conditions)
-    query = _ordered(query, sort, descending).limit(per_page).offset(offset)
+    # PostgreSQL's planner weighs this from its statistics (and walks the join form best);
+    # SQLite's, without any, would always sort, so there the query's form says which.
+    walk = (
+        sort == "name"
+        and session.get_bind().dialect.name == "sqlite"
+        and (offset + per_page) * counted.accounts < total * counted.totals[""]
+    )
+    query = _page_statement(scope, state, search, sort, descending, walk)
+    rows = session.execute(query, {**_moments(now), "limit": per_page, "offset": offset})
     sections = len(scope.lesson.sections)
-    return Page([_row(r, sections) for r in session.execute(query)], total, page, per_page)
+    return Page([_row(r, sections) for r in rows], total, page, per_page)
+
+
+_PAGE_STATEMENTS: dict[Hashable, Select[Any]] = {}
+PAGE_STATEMENTS_KEPT = 1000
+
+
+def _page_statement(
+    scope: Scope, state: str, search: str, sort: str, descending: bool, walk: bool
+) -> Select[Any]:
+    """The statement for a page of the table, built once per scope and shape (a search is
+    built each time: its text is part of the statement)."""
+    key = (scope.key, state, sort, descending, walk)
+    statement = _PAGE_STATEMENTS.get(key) if scope.key and not search else None
+    if statement is None:
+        query = (
+            _rows_by_walking(scope, state, search)
+            if walk
+            else _rows(scope, _matching(state, search))
+        )
+        statement = _ordered(query, sort, descending)
+        statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+        if scope.key and not search:
+            if len(_PAGE_STATEMENTS) >= PAGE_STATEMENTS_KEPT:
+                _PAGE_STATEMENTS.clear()
+            _PAGE_STATEMENTS[key] = statement
+    return statement
 
 
 def all_learners(session: Session, scope: Scope, now: datetime) -> list[LearnerRow]:
     """Every learner in scope, by name: for the CSV export."""
-    rows = session.execute(_ordered(_rows(scope, now), "name", False))
+    rows = session.execute(_ordered(_rows(scope), "name", False), _moments(now))
     return [_row(r, len(scope.lesson.sections)) for r in rows]
 
 
