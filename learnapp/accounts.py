@@ -137,7 +137,8 @@ def delete_account(session: Session, user: User) -> None:
         raise AccountError(
             "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
         )
-    # Their enrolments and learner_progress rows go with the account (ON DELETE CASCADE).
+    # Its enrolments and learner_progress rows go with it (ON DELETE CASCADE), so the counts
+    # its cohorts' dashboards cached are out of date.
     learner_progress.lock(session, user.id)
     learner_progress.touch_cohorts(session, Cohort.id.in_(learner_progress.cohorts_of([user.id])))
     session.delete(user)

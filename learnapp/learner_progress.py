@@ -10,6 +10,7 @@ dashboard that the counts it cached for them are out of date.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from flask import current_app
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Select,
     String,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -151,7 +153,11 @@ def refresh(session: Session, user_id: int | None, lesson: str) -> None:
     if user_id is None or found is None:
         return  # a deleted account, or a lesson no longer offered: no dashboard shows it
     lock(session, user_id)
-    refresh_learners(session, found, catalogue.final_quiz(lesson), [user_id])
+    for statement in _refresh_statements(session, found, catalogue.final_quiz(lesson)):
+        session.execute(statement, {"user_id": user_id})
+
+
+_LOCK = select(func.pg_advisory_xact_lock(LOCK_CLASS, bindparam("user_id")))
 
 
 def lock(session: Session, user_id: int) -> None:
@@ -163,20 +169,46 @@ def lock(session: Session, user_id: int) -> None:
     SQLite needs none: its writers take turns (BEGIN IMMEDIATE).
     """
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(LOCK_CLASS, user_id)))
+        session.execute(_LOCK, {"user_id": user_id})
+
+
+_REFRESHES: dict[Hashable, tuple[Any, ...]] = {}
+
+
+def _refresh_statements(session: Session, lesson: Lesson, quiz: Quiz | None) -> tuple[Any, ...]:
+    """refresh_learners' statements for one learner (bound as `user_id`), built once per
+    dialect and content: building them costs far more than running them."""
+    key = (
+        session.get_bind().dialect.name,
+        lesson.slug,
+        tuple(s.slug for s in lesson.sections),
+        quiz.id if quiz else None,
+    )
+    if key not in _REFRESHES:
+        _REFRESHES[key] = _refreshing(session, lesson, quiz, [bindparam("user_id")])
+    return _REFRESHES[key]
 
 
 def refresh_learners(session: Session, lesson: Lesson, quiz: Quiz | None, learner_ids: Any) -> None:
-    """Recompute (insert or update) the rows of these learners, in one statement."""
+    """Recompute (insert or update) the rows of these learners."""
+    for statement in _refreshing(session, lesson, quiz, learner_ids):
+        session.execute(statement)
+
+
+def _refreshing(
+    session: Session, lesson: Lesson, quiz: Quiz | None, learner_ids: Any
+) -> tuple[Any, ...]:
+    """An upsert of the learners' rows, and the raising of their cohorts' progress_version."""
     rows = aggregate(lesson, quiz, learner_ids)
     names = [column.name for column in rows.selected_columns]
-    statement = dialect_insert(session, LearnerProgress).from_select(names, rows)
-    statement = statement.on_conflict_do_update(
+    # Core tables, not the ORM classes: executed with parameters, an ORM INSERT or UPDATE
+    # would be taken for a bulk operation by primary key.
+    upsert = dialect_insert(session, LearnerProgress.__table__).from_select(names, rows)
+    upsert = upsert.on_conflict_do_update(
         index_elements=list(KEY),
-        set_={name: statement.excluded[name] for name in names if name not in KEY},
+        set_={name: upsert.excluded[name] for name in names if name not in KEY},
     )
-    session.execute(statement)
-    touch_cohorts(session, Cohort.lesson == lesson.slug, Cohort.id.in_(cohorts_of(learner_ids)))
+    return upsert, _touch(Cohort.lesson == lesson.slug, Cohort.id.in_(cohorts_of(learner_ids)))
 
 
 def cohorts_of(learner_ids: Any) -> Select[Any]:
@@ -186,12 +218,12 @@ def cohorts_of(learner_ids: Any) -> Select[Any]:
 def touch_cohorts(session: Session, *where: Any) -> None:
     """Raise the progress_version of the cohorts matching `where`: the counts their
     dashboards cached are out of date. Call it in the transaction that made the change."""
-    session.execute(
-        update(Cohort)
-        .where(*where)
-        .values(progress_version=Cohort.progress_version + 1)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(_touch(*where))
+
+
+def _touch(*where: Any) -> Any:
+    cohorts = Cohort.__table__
+    return update(cohorts).where(*where).values(progress_version=cohorts.c.progress_version + 1)
 
 
 def refresh_lesson(session: Session, lesson: Lesson, quiz: Quiz | None) -> int:
@@ -220,8 +252,7 @@ def rebuild(session: Session, catalogue: Catalogue) -> dict[str, int]:
     session.execute(
         delete(LearnerProgress).where(LearnerProgress.lesson.not_in(list(catalogue.lessons)))
     )
-    written = {
+    return {
         slug: refresh_lesson(session, lesson, catalogue.final_quiz(slug))
         for slug, lesson in catalogue.lessons.items()
     }
-    return written
