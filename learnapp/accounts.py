@@ -10,10 +10,12 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from learnapp import learner_progress
 from learnapp.models import (
     ROLES,
     Answer,
     Certificate,
+    Cohort,
     DisclaimerAcknowledgement,
     Enrolment,
     Person,
@@ -136,5 +138,9 @@ def delete_account(session: Session, user: User) -> None:
         raise AccountError(
             "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
         )
+    # Its enrolments and learner_progress rows go with it (ON DELETE CASCADE), so the counts
+    # its cohorts' dashboards cached are out of date.
+    learner_progress.lock(session, user.id)
+    learner_progress.touch_cohorts(session, Cohort.id.in_(learner_progress.cohorts_of([user.id])))
     session.delete(user)
     session.flush()

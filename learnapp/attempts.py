@@ -15,7 +15,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from learnapp import grading
+from learnapp import grading, learner_progress
 from learnapp.content import Catalogue, ContentError, Lesson, Quiz, parse_quiz
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion
@@ -174,6 +174,7 @@ def start(
         if open_id is None:
             raise
         return session.get_one(QuizAttempt, open_id)
+    learner_progress.refresh(session, user_id, lesson.slug)
     return attempt
 
 
@@ -272,6 +273,7 @@ def submit(
         return False
     # One executemany, not a unit-of-work flush: the submit holds the write lock.
     session.execute(_INSERT_ANSWERS, _answer_rows(attempt.id, questions, grades, responses))
+    learner_progress.refresh(session, attempt.user_id, quiz.lesson)
     return True
 
 

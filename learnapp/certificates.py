@@ -21,6 +21,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from learnapp import learner_progress
 from learnapp.content import Catalogue
 from learnapp.db import local_date
 from learnapp.models import NAME_MAX, Certificate, Person, QuizAttempt, QuizVersion
@@ -343,6 +344,7 @@ def save_issued(session: Session, certificate: Certificate) -> Certificate:
     except IntegrityError:
         # A concurrent confirmation won the race: keep theirs.
         return for_attempt(session, certificate.attempt_id)
+    learner_progress.refresh(session, certificate.user_id, certificate.lesson)
     return certificate
 
 
@@ -386,6 +388,7 @@ def save_revision(session: Session, old: Certificate, new: Certificate, now: dat
         return False
     session.add(new)
     session.flush()
+    learner_progress.refresh(session, new.user_id, new.lesson)
     return True
 
 
@@ -413,6 +416,7 @@ def revoke(
         revoked += result.rowcount
     if not revoked:  # a simultaneous revocation won
         raise CertificateError("This certificate is already revoked.")
+    learner_progress.refresh(session, certificate.user_id, certificate.lesson)
 
 
 def by_pdf(session: Session, data: bytes) -> Certificate | None:

@@ -1,4 +1,4 @@
-"""Flask commands: content check, db upgrade, users create, demo."""
+"""Flask commands: content check, db upgrade, progress rebuild, users create, demo, backup."""
 
 from __future__ import annotations
 
@@ -70,6 +70,31 @@ def db_upgrade() -> None:
 
     command.upgrade(alembic_config(current_app.config["DATABASE_URL"]), "head")
     click.echo("database schema is up to date")
+
+
+@click.group("progress", cls=AppGroup)
+def progress_group() -> None:
+    """The learner progress the instructor dashboard reads."""
+
+
+@progress_group.command("rebuild")
+def progress_rebuild() -> None:
+    """Recompute learner progress from the stored reads, attempts and certificates: run it
+    after renaming, removing or reordering a lesson's sections."""
+    from learnapp import learner_progress
+    from learnapp.db import begin_write, get_session, vacuum_analyze
+    from learnapp.models import LearnerProgress
+
+    catalogue = current_app.extensions["learnapp.content"]
+    if catalogue is None:
+        raise click.ClickException("the content has problems: run `flask content check`")
+    session = get_session()
+    begin_write(session)
+    written = learner_progress.rebuild(session, catalogue)
+    session.commit()
+    vacuum_analyze(session.get_bind(), LearnerProgress.__tablename__)
+    for slug, rows in written.items():
+        click.echo(f"{slug}: progress of {rows} learner(s) recomputed")
 
 
 @click.group("users", cls=AppGroup)
@@ -190,5 +215,5 @@ def restore(path: Path) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (content_group, db_group, users_group, demo, backup, restore):
+    for command in (content_group, db_group, progress_group, users_group, demo, backup, restore):
         app.cli.add_command(command)

@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from learnapp import learner_progress
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import NAME_MAX, Cohort, Enrolment, Person, User
 
@@ -58,15 +59,20 @@ def by_code(session: Session, raw_code: str) -> Cohort | None:
 
 def join(session: Session, user: Person, cohort: Cohort) -> bool:
     """Enrol the learner; True if they were not in the cohort already."""
-    return insert_ignoring_duplicates(
+    joined = insert_ignoring_duplicates(
         session, Enrolment, cohort_id=cohort.id, user_id=user.id, joined_at=utcnow()
     )
+    if joined:
+        learner_progress.touch_cohorts(session, Cohort.id == cohort.id)
+    return joined
 
 
 def leave(session: Session, user: Person, cohort_id: int) -> bool:
     result = session.execute(
         delete(Enrolment).where(Enrolment.cohort_id == cohort_id, Enrolment.user_id == user.id)
     )
+    if result.rowcount:
+        learner_progress.touch_cohorts(session, Cohort.id == cohort_id)
     return bool(result.rowcount)
 
 

@@ -18,6 +18,9 @@ SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 SECTION_KINDS = ("introduction", "cause", "summary")
 QUESTION_TYPES = ("single", "multiple", "true_false", "matching", "ordering")
 QUIZ_KINDS = ("final", "check")
+# Which sections a learner has read is kept as the bits of one signed 64-bit integer
+# (learner_progress.read_mask).
+MAX_SECTIONS = 63
 
 
 @dataclass(frozen=True)
@@ -457,6 +460,8 @@ def _load_lesson(folder: Path, root: Path, md: MarkdownIt) -> tuple[Lesson | Non
         sections.append(section)
     if not sections and not problems:
         check.add(1, f"the lesson folder {folder.name} has no sections (*.md)")
+    if len(sections) > MAX_SECTIONS:
+        check.add(1, f"the lesson has {len(sections)} sections: at most {MAX_SECTIONS}")
     problems = check.problems + problems
     if problems or meta is None or source is None or disclaimer is None:
         return None, problems

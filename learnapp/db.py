@@ -164,13 +164,29 @@ def get_engine(app: Flask | None = None) -> Engine:
     return (app or current_app).extensions["learnapp.engine"]
 
 
-def insert_ignoring_duplicates(session: Session, model: type[Base], **values: Any) -> bool:
-    """INSERT a row unless a unique constraint already holds one like it; True if inserted."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+def dialect_insert(session: Session, table: Any) -> Any:
+    """An INSERT on the session's dialect, which offers ON CONFLICT (SQLite and PostgreSQL)."""
+    if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
+def insert_ignoring_duplicates(session: Session, model: type[Base], **values: Any) -> bool:
+    """INSERT a row unless a unique constraint already holds one like it; True if inserted."""
+    insert = dialect_insert(session, model)
     # RETURNING, not rowcount: psycopg reports -1 for a skipped insert.
-    statement = insert(model).values(**values).on_conflict_do_nothing().returning(model.id)
+    statement = insert.values(**values).on_conflict_do_nothing().returning(model.id)
     return session.execute(statement).first() is not None
+
+
+def vacuum_analyze(engine: Engine, *tables: str) -> None:
+    """After a bulk load on PostgreSQL: fresh planner statistics, and visibility maps that let
+    index-only scans skip the table, rather than waiting for autovacuum. Outside any
+    transaction, as VACUUM must be. SQLite plans without statistics."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        # Names from our own metadata, never from input.
+        connection.exec_driver_sql(" ".join(["VACUUM ANALYZE", ", ".join(tables)]))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,16 +15,17 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from learnapp import accounts, certificates, cohorts, grading
+from learnapp import accounts, certificates, cohorts, grading, learner_progress
 from learnapp.attempts import quiz_version
 from learnapp.content import Catalogue, Lesson, Question, Quiz
-from learnapp.db import begin_write, utcnow
+from learnapp.db import begin_write, utcnow, vacuum_analyze
 from learnapp.models import (
     Answer,
     Certificate,
     Cohort,
     DisclaimerAcknowledgement,
     Enrolment,
+    LearnerProgress,
     QuizAttempt,
     SectionRead,
     User,
@@ -250,9 +251,23 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
                         learner, lesson, catalogue, rng, now, instructor.id if revoke else None
                     )
             begin_write(session)
-            _insert(session, chunk, cohort, prefix, password_hash, lesson, quiz, version_id)
+            user_ids = _insert(
+                session, chunk, cohort, prefix, password_hash, lesson, quiz, version_id
+            )
+            learner_progress.refresh_learners(session, lesson, quiz, user_ids)
             session.commit()
             bar.update(len(chunk))
+    loaded = (
+        User,
+        Enrolment,
+        SectionRead,
+        DisclaimerAcknowledgement,
+        QuizAttempt,
+        Answer,
+        Certificate,
+        LearnerProgress,
+    )
+    vacuum_analyze(session.get_bind(), *(model.__tablename__ for model in loaded))
     return cohort
 
 
@@ -474,8 +489,8 @@ def _insert(
     lesson: Lesson,
     quiz: Quiz,
     version_id: int,
-) -> None:
-    """Bulk-insert a chunk's rows; ids come back in the order the rows were given."""
+) -> Sequence[int]:
+    """Bulk-insert a chunk's rows; the learners' ids, in the chunk's order."""
     user_ids = session.scalars(
         insert(User).returning(User.id, sort_by_parameter_order=True),
         [
@@ -528,7 +543,7 @@ def _insert(
         for attempt in learner.attempts
     ]
     if not taken:
-        return
+        return user_ids
     attempt_ids = session.scalars(
         insert(QuizAttempt).returning(QuizAttempt.id, sort_by_parameter_order=True),
         [
@@ -591,6 +606,7 @@ def _insert(
     ]
     if issued:
         session.execute(insert(Certificate), issued)
+    return user_ids
 
 
 @contextmanager

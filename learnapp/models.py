@@ -8,12 +8,14 @@ from typing import Any, Protocol
 from flask_login import UserMixin
 from sqlalchemy import (
     JSON,
+    BigInteger,
     CheckConstraint,
     ForeignKey,
     Index,
     LargeBinary,
     String,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -60,6 +62,11 @@ class User(UserMixin, Base):
     @property
     def is_instructor(self) -> bool:
         return self.role in ("instructor", "admin")
+
+
+# The cohort dashboard lists learners by name: walking this index, a page of a large cohort
+# stops after its rows instead of sorting the whole cohort (see reports.learners_page).
+Index("ix_users_lower_name", func.lower(User.name), User.id)
 
 
 class SectionRead(Base):
@@ -224,6 +231,9 @@ class Cohort(Base):
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Raised, in the same transaction, by every change to its learners' progress or to who
+    # its learners are: the dashboard's counts are cached while it stays the same.
+    progress_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Enrolment(Base):
@@ -234,3 +244,45 @@ class Enrolment(Base):
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LearnerProgress(Base):
+    """One learner's standing in one lesson, derived from their reads, attempts and
+    certificates (learner_progress.py keeps it current) so that the cohort dashboard reads a
+    row per learner instead of aggregating their whole history on every view.
+
+    Facts that depend on the clock (a certificate still valid, a learner stuck) are not
+    stored: the dashboard derives them from the stored times when it reads.
+    """
+
+    __tablename__ = "learner_progress"
+    __table_args__ = (
+        CheckConstraint("read_count >= 0", name="read_count_not_negative"),
+        CheckConstraint("read_mask >= 0", name="read_mask_not_negative"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("NOT (passed AND critical)", name="critical_only_until_passed"),
+        CheckConstraint(
+            "(certificate_code IS NULL) = (certificate_valid_until IS NULL)",
+            name="certificate_has_dates",
+        ),
+    )
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    lesson: Mapped[str] = mapped_column(String(100), primary_key=True)
+    read_count: Mapped[int] = mapped_column(default=0)
+    # Bit i set: the learner read the lesson's i-th section, in the lesson's current order
+    # (so reordering or renaming sections needs `flask progress rebuild`).
+    read_mask: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_activity: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    best: Mapped[float | None]  # the best percent of a closed attempt
+    passed: Mapped[bool] = mapped_column(default=False)
+    # Missed a safety-critical question and has not passed since.
+    critical: Mapped[bool] = mapped_column(default=False)
+    # The current certificate: the newest by issue date among current revisions.
+    certificate_code: Mapped[str | None] = mapped_column(String(40))
+    certificate_issued_at: Mapped[datetime | None]
+    certificate_valid_until: Mapped[datetime | None]
+    certificate_revoked: Mapped[bool] = mapped_column(default=False)

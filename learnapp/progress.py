@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from learnapp import learner_progress
 from learnapp.content import Lesson, Section
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import SectionRead
@@ -28,7 +29,7 @@ def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, d
 
 def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) -> bool:
     """Record the section as read, once; True the first time."""
-    return insert_ignoring_duplicates(
+    inserted = insert_ignoring_duplicates(
         session,
         SectionRead,
         user_id=user_id,
@@ -36,6 +37,9 @@ def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) 
         section=section.slug,
         read_at=utcnow(),
     )
+    if inserted:
+        learner_progress.refresh(session, user_id, lesson.slug)
+    return inserted
 
 
 def resume_point(lesson: Lesson, read: dict[str, datetime]) -> Section | None:

@@ -1,23 +1,30 @@
-"""Instructor reports: each one a fixed number of SQL statements, totals computed in SQL."""
+"""Instructor reports: each one a fixed number of SQL statements, totals computed in SQL.
+
+The cohort dashboard reads learner_progress, a row per learner kept by learner_progress.py;
+a learner's timeline and the item analysis read the raw tables.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Hashable, MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, case, false, func, or_, select, true
+from sqlalchemy import Select, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.content import Lesson, Quiz
+from learnapp.db import UTCDateTime
 from learnapp.models import (
     Answer,
     Certificate,
     Cohort,
     Enrolment,
+    LearnerProgress,
     Person,
     QuizAttempt,
     SectionRead,
@@ -49,10 +56,13 @@ class Scope:
     learner_ids: Any  # a SELECT of user ids
     lesson: Lesson
     quiz: Quiz | None
+    # Names the learners and the content, so that statements built for them can be reused.
+    key: Hashable | None = None
 
 
 def cohort_scope(cohort: Cohort, lesson: Lesson, quiz: Quiz | None) -> Scope:
-    return Scope(select(Enrolment.user_id).where(Enrolment.cohort_id == cohort.id), lesson, quiz)
+    members = select(Enrolment.user_id).where(Enrolment.cohort_id == cohort.id)
+    return Scope(members, lesson, quiz, ("cohort", cohort.id, lesson.slug))
 
 
 def instructor_scope(instructor: Person, lesson: Lesson, quiz: Quiz | None) -> Scope:
@@ -67,143 +77,185 @@ def instructor_scope(instructor: Person, lesson: Lesson, quiz: Quiz | None) -> S
     return Scope(query.distinct(), lesson, quiz)
 
 
-def _learner_table(scope: Scope, now: datetime) -> Any:
-    """One row per learner in scope with their reading, attempts and current certificate."""
-    lesson = scope.lesson
-    slugs = [s.slug for s in lesson.sections]
-    reads = (
-        select(
-            SectionRead.user_id,
-            func.count().label("read_count"),
-            func.max(SectionRead.read_at).label("last_read"),
-            *[
-                func.max(case((SectionRead.section == slug, 1), else_=0)).label(f"read_{i}")
-                for i, slug in enumerate(slugs)
-            ],
-        )
-        .where(
-            SectionRead.lesson == lesson.slug,
-            SectionRead.section.in_(slugs),
-            SectionRead.user_id.in_(scope.learner_ids),
-        )
-        .group_by(SectionRead.user_id)
-        .subquery()
-    )
-    quiz_id = scope.quiz.id if scope.quiz else ""
-    tries = (
-        select(
-            QuizAttempt.user_id,
-            func.count().label("attempts"),
-            func.max(QuizAttempt.percent).label("best"),
-            func.max(case((QuizAttempt.passed == true(), 1), else_=0)).label("passed"),
-            func.max(case((QuizAttempt.critical_missed == true(), 1), else_=0)).label("critical"),
-            func.max(func.coalesce(QuizAttempt.submitted_at, QuizAttempt.started_at)).label(
-                "last_attempt"
-            ),
-        )
-        .where(QuizAttempt.quiz_id == quiz_id, QuizAttempt.user_id.in_(scope.learner_ids))
-        .group_by(QuizAttempt.user_id)
-        .subquery()
-    )
-    ranked = (
-        select(
-            Certificate.user_id,
-            Certificate.code,
-            Certificate.issued_at,
-            Certificate.valid_until,
-            Certificate.revoked_at,
-            func.row_number()
-            .over(partition_by=Certificate.user_id, order_by=Certificate.issued_at.desc())
-            .label("rank"),
-        )
-        .where(
-            Certificate.lesson == lesson.slug,
-            Certificate.superseded_at.is_(None),
-            Certificate.user_id.in_(scope.learner_ids),
-        )
-        .subquery()
-    )
-    certs = select(ranked).where(ranked.c.rank == 1).subquery()
-    last_activity = case(
-        (reads.c.last_read.is_(None), tries.c.last_attempt),
-        (tries.c.last_attempt.is_(None), reads.c.last_read),
-        (reads.c.last_read > tries.c.last_attempt, reads.c.last_read),
-        else_=tries.c.last_attempt,
-    )
-    certified = and_(
-        certs.c.code.is_not(None), certs.c.revoked_at.is_(None), certs.c.valid_until > now
-    )
-    table = (
-        select(
-            User.id.label("user_id"),
-            User.name,
-            User.email,
-            func.coalesce(reads.c.read_count, 0).label("read_count"),
-            *[func.coalesce(reads.c[f"read_{i}"], 0).label(f"read_{i}") for i in range(len(slugs))],
-            last_activity.label("last_activity"),
-            func.coalesce(tries.c.attempts, 0).label("attempts"),
-            tries.c.best,
-            func.coalesce(tries.c.passed, 0).label("passed"),
-            case(
-                (and_(tries.c.critical == 1, func.coalesce(tries.c.passed, 0) == 0), 1), else_=0
-            ).label("critical"),
-            certs.c.code.label("certificate_code"),
-            certs.c.issued_at.label("certificate_issued_at"),
-            certs.c.valid_until.label("certificate_valid_until"),
-            case((certs.c.revoked_at.is_not(None), 1), else_=0).label("certificate_revoked"),
-            case((certified, 1), else_=0).label("certified"),
-        )
-        .where(User.id.in_(scope.learner_ids))
-        .outerjoin(reads, reads.c.user_id == User.id)
-        .outerjoin(tries, tries.c.user_id == User.id)
-        .outerjoin(certs, certs.c.user_id == User.id)
-    )
-    return table.subquery("learners")
+# The dashboard's queries are built on every view, so in Core (tables, not ORM classes),
+# which costs a fraction to build, and the moments they compare with are parameters, so that
+# a page's statement can be built once and reused (_page_statement).
+PROGRESS = LearnerProgress.__table__
+_PROGRESS_TOO = PROGRESS.alias("progress")  # for a subquery that reads the table again
+USERS = User.__table__
+NOW = bindparam("now", type_=UTCDateTime())
+STUCK_BEFORE = bindparam("stuck_before", type_=UTCDateTime())
+EXPIRING_BY = bindparam("expiring_by", type_=UTCDateTime())
 
 
-def _filtered(learners: Any, state: str, search: str, now: datetime) -> Select[Any]:
-    query = select(learners)
+def _moments(now: datetime) -> dict[str, datetime]:
+    """The values of NOW, STUCK_BEFORE and EXPIRING_BY."""
+    return {"now": now, "stuck_before": now - STUCK_AFTER, "expiring_by": now + EXPIRING_WITHIN}
+
+
+def _progress_of(scope: Scope, progress: Any = PROGRESS) -> tuple[Any, Any]:
+    """The scope's learners as a FROM clause, and how their learner_progress rows join it.
+
+    An outer join: a learner who has done nothing has no row, and its columns read NULL,
+    which every condition below treats as nothing done.
+    """
+    members = scope.learner_ids.subquery("members")
+    joined = and_(progress.c.user_id == members.c.user_id, progress.c.lesson == scope.lesson.slug)
+    return members, joined
+
+
+def _certified(progress: Any = PROGRESS) -> Any:
+    return and_(progress.c.certificate_revoked == false(), progress.c.certificate_valid_until > NOW)
+
+
+def _state_condition(state: str, progress: Any = PROGRESS) -> Any | None:
+    c = progress.c
     if state == "not_started":
-        query = query.where(learners.c.read_count == 0, learners.c.attempts == 0)
-    elif state == "stuck":
-        query = query.where(
-            learners.c.passed == 0,
-            learners.c.last_activity.is_not(None),
-            learners.c.last_activity < now - STUCK_AFTER,
-        )
-    elif state == "critical":
-        query = query.where(learners.c.critical == 1)
-    elif state == "expiring":
-        query = query.where(
-            learners.c.certified == 1, learners.c.certificate_valid_until <= now + EXPIRING_WITHIN
-        )
-    elif state == "passed":
-        query = query.where(learners.c.passed == 1)
+        return or_(c.user_id.is_(None), and_(c.read_count == 0, c.attempts == 0))
+    if state == "stuck":
+        return and_(c.passed == false(), c.last_activity < STUCK_BEFORE)
+    if state == "critical":
+        return c.critical == true()
+    if state == "expiring":
+        return and_(_certified(progress), c.certificate_valid_until <= EXPIRING_BY)
+    if state == "passed":
+        return c.passed == true()
+    return None
+
+
+def _matching(state: str, search: str, progress: Any = PROGRESS) -> list[Any]:
+    """The conditions of the table's filter and search (none: everyone)."""
+    conditions = [_state_condition(state, progress)]
     if search:
         needle = search.lower()
-        query = query.where(
+        conditions.append(
             or_(
-                func.lower(learners.c.name).contains(needle, autoescape=True),
-                func.lower(learners.c.email).contains(needle, autoescape=True),
+                func.lower(USERS.c.name).contains(needle, autoescape=True),
+                func.lower(USERS.c.email).contains(needle, autoescape=True),
             )
         )
-    return query
-
-
-def _ordered(query: Select[Any], learners: Any, sort: str, descending: bool) -> Select[Any]:
-    column = {
-        "name": func.lower(learners.c.name),
-        "activity": learners.c.last_activity,
-        "score": learners.c.best,
-        "read": learners.c.read_count,
-    }.get(sort, func.lower(learners.c.name))
-    key = column.desc() if descending else column.asc()
-    # NULLs (never active, no score) last either way; the id makes pages stable.
-    return query.order_by(column.is_(None), key, learners.c.user_id)
+    return [c for c in conditions if c is not None]
 
 
 @dataclass(frozen=True)
-class LearnerRow:
+class Summary:
+    enrolled: int
+    started: int
+    read_everything: int
+    passed: int
+    certified: int
+    expiring: int
+
+
+@dataclass(frozen=True)
+class Overview:
+    summary: Summary
+    funnel: list[tuple[str, int]]  # learners who read each section, in lesson order
+    distribution: list[tuple[str, int]]  # learners by best score, in bands of ten percent
+    totals: dict[str, int]  # learners each filter (a key of FILTERS) matches
+    accounts: int  # about how many accounts exist (the highest id): plans the page query
+    # The first moment a count changes by the passing of time alone (a certificate expires
+    # or falls due, a learner becomes stuck); None if none will.
+    until: datetime | None
+
+
+def overview(session: Session, scope: Scope, now: datetime) -> Overview:
+    """Everything the dashboard counts, in one statement over the learners' progress rows."""
+    progress = PROGRESS.c
+    members, joined = _progress_of(scope)
+    sections = scope.lesson.sections
+    counted = ("stuck", "critical", "expiring", "passed")
+    unrevoked = progress.certificate_revoked == false()
+    columns = [
+        func.count(),
+        func.count().filter(or_(progress.read_count > 0, progress.attempts > 0)),
+        func.count().filter(progress.read_count >= len(sections)),
+        func.count().filter(_certified()),
+        *[func.count().filter(_state_condition(state)) for state in counted],
+        *[
+            func.count().filter(progress.read_mask.bitwise_and(1 << i) != 0)
+            for i in range(len(sections))
+        ],
+        # Learners whose best is at least 0, 10, ... 90 percent: the bands are differences.
+        func.count(progress.best),
+        *[func.count().filter(progress.best >= 10 * band) for band in range(1, 10)],
+        select(func.max(USERS.c.id)).scalar_subquery(),
+        # When the clock next changes a count: the next certificate to expire, the next to
+        # fall due, and the next learner to become stuck.
+        func.min(progress.certificate_valid_until).filter(
+            unrevoked, progress.certificate_valid_until > NOW
+        ),
+        func.min(progress.certificate_valid_until).filter(
+            unrevoked, progress.certificate_valid_until > EXPIRING_BY
+        ),
+        func.min(progress.last_activity).filter(
+            progress.passed == false(), progress.last_activity >= STUCK_BEFORE
+        ),
+    ]
+    query = select(*columns).select_from(members).outerjoin(PROGRESS, joined)
+    *numbers, expires, falls_due, last_active = session.execute(query, _moments(now)).one()
+    values = [int(n or 0) for n in numbers]
+    enrolled, started, read_everything, certified = values[:4]
+    totals = {"": enrolled, "not_started": enrolled - started}
+    totals.update(zip(counted, values[4:8], strict=True))
+    readers, at_least = values[8 : 8 + len(sections)], [*values[8 + len(sections) : -1], 0]
+    bands = [
+        (f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", at_least[b] - at_least[b + 1])
+        for b in range(10)
+    ]
+    changes = [
+        expires,
+        falls_due and falls_due - EXPIRING_WITHIN,
+        last_active and last_active + STUCK_AFTER,
+    ]
+    return Overview(
+        summary=Summary(
+            enrolled=enrolled,
+            started=started,
+            read_everything=read_everything,
+            passed=totals["passed"],
+            certified=certified,
+            expiring=totals["expiring"],
+        ),
+        funnel=[(s.title, n) for s, n in zip(sections, readers, strict=True)],
+        distribution=bands if scope.quiz is not None else [],
+        totals=totals,
+        accounts=values[-1],
+        until=min((moment for moment in changes if moment is not None), default=None),
+    )
+
+
+OVERVIEWS_KEPT = 1000  # cohorts whose counts one process keeps, before starting afresh
+
+
+def cohort_overview(
+    session: Session,
+    cohort: Cohort,
+    scope: Scope,
+    now: datetime,
+    kept: MutableMapping[int, tuple[int, Overview]],
+) -> Overview:
+    """The cohort's overview, reused from `kept` (a process's cache) while the cohort's
+    progress_version is the one it was computed at and the clock has not reached `until`.
+
+    Counting a large cohort costs a scan of its rows, where the rest of the page reads one
+    page of them; every change to what it counts raises progress_version, in the same
+    transaction (see learner_progress.touch_cohorts).
+    """
+    version = cohort.progress_version  # read before counting, so a change meanwhile shows
+    entry = kept.get(cohort.id)
+    if entry is not None and entry[0] == version:
+        counted = entry[1]
+        if counted.until is None or now < counted.until:
+            return counted
+    counted = overview(session, scope, now)
+    if len(kept) >= OVERVIEWS_KEPT:
+        kept.clear()
+    kept[cohort.id] = (version, counted)
+    return counted
+
+
+class LearnerRow(NamedTuple):
     user_id: int
     name: str
     email: str
@@ -221,23 +273,93 @@ class LearnerRow:
     certified: bool
 
 
+def _columns() -> tuple[Any, ...]:
+    c = PROGRESS.c
+    return (
+        USERS.c.id,
+        USERS.c.name,
+        USERS.c.email,
+        c.read_count,
+        c.read_mask,
+        c.last_activity,
+        c.attempts,
+        c.best,
+        c.passed,
+        c.critical,
+        c.certificate_code,
+        c.certificate_issued_at,
+        c.certificate_valid_until,
+        c.certificate_revoked,
+        _certified().label("certified"),
+    )
+
+
+def _rows(scope: Scope, conditions: Sequence[Any] = ()) -> Select[Any]:
+    """The table's rows: from the scope's learners, each joined to their account and row."""
+    members, joined = _progress_of(scope)
+    return (
+        select(*_columns())
+        .select_from(members)
+        .join(USERS, USERS.c.id == members.c.user_id)
+        .outerjoin(PROGRESS, joined)
+        .where(*conditions)
+    )
+
+
+def _rows_by_walking(scope: Scope, state: str, search: str) -> Select[Any]:
+    """The same rows, driven by `users` alone: whether an account belongs to the scope and
+    matches the filter is one correlated EXISTS, so the only way through is every account
+    in name order (ix_users_lower_name), stopping when the page is full."""
+    progress = _PROGRESS_TOO
+    members, joined = _progress_of(scope, progress)
+    matches = (
+        select(members.c.user_id)
+        .outerjoin(progress, joined)
+        .where(members.c.user_id == USERS.c.id, *_matching(state, search, progress))
+    )
+    own = and_(PROGRESS.c.user_id == USERS.c.id, PROGRESS.c.lesson == scope.lesson.slug)
+    return select(*_columns()).select_from(USERS).outerjoin(PROGRESS, own).where(matches.exists())
+
+
+def _ordered(query: Select[Any], sort: str, descending: bool) -> Select[Any]:
+    if sort not in ("activity", "score", "read"):
+        # Ties go the same way as names, so that ix_users_lower_name serves either order.
+        keys = (func.lower(USERS.c.name), USERS.c.id)
+        return query.order_by(*(key.desc() if descending else key for key in keys))
+    column = {
+        "activity": PROGRESS.c.last_activity,
+        "score": PROGRESS.c.best,
+        "read": func.coalesce(PROGRESS.c.read_count, 0),
+    }[sort]
+    key = column.desc() if descending else column.asc()
+    # NULLs (never active, no score) last either way; the id makes pages stable.
+    return query.order_by(column.is_(None), key, USERS.c.id)
+
+
+@lru_cache(maxsize=4096)  # a lesson's learners share a few patterns
+def _sections_read(mask: int, sections: int) -> tuple[bool, ...]:
+    return tuple(bool(mask >> i & 1) for i in range(sections))
+
+
 def _row(row: Any, sections: int) -> LearnerRow:
+    (user_id, name, email, read_count, mask, last_activity, attempts, best, passed, critical,
+     code, issued_at, valid_until, revoked, certified) = row  # fmt: skip
     return LearnerRow(
-        user_id=row.user_id,
-        name=row.name,
-        email=row.email,
-        read_count=row.read_count,
-        read=tuple(bool(row[f"read_{i}"]) for i in range(sections)),
-        last_activity=row.last_activity,
-        attempts=row.attempts,
-        best=row.best,
-        passed=bool(row.passed),
-        critical=bool(row.critical),
-        certificate_code=row.certificate_code,
-        certificate_issued_at=row.certificate_issued_at,
-        certificate_valid_until=row.certificate_valid_until,
-        certificate_revoked=bool(row.certificate_revoked),
-        certified=bool(row.certified),
+        user_id,
+        name,
+        email,
+        read_count or 0,
+        _sections_read(mask or 0, sections),
+        last_activity,
+        attempts or 0,
+        best,
+        bool(passed),
+        bool(critical),
+        code,
+        issued_at,
+        valid_until,
+        bool(revoked),
+        bool(certified),
     )
 
 
@@ -256,6 +378,7 @@ class Page:
 def learners_page(
     session: Session,
     scope: Scope,
+    counted: Overview,
     now: datetime,
     *,
     state: str = "",
@@ -265,96 +388,59 @@ def learners_page(
     page: int = 1,
     per_page: int = 50,
 ) -> Page:
-    """One page of the dashboard table: one SQL statement whatever the cohort's size."""
-    learners = _learner_table(scope, now)
-    query = _filtered(learners, state, search, now).add_columns(func.count().over().label("total"))
-    query = (
-        _ordered(query, learners, sort, descending).limit(per_page).offset((page - 1) * per_page)
+    """One page of the dashboard table: one statement whatever the cohort's size (two with a
+    search, whose total the overview cannot know)."""
+    total = counted.totals[state]
+    if search:
+        rows = _rows(scope, _matching(state, search)).subquery()
+        total = session.scalar(select(func.count()).select_from(rows), _moments(now))
+    offset = (page - 1) * per_page
+    # Two ways to a page by name: sort every learner who matches, or walk all accounts in
+    # name order until the page is full. Walking takes about (offset + per_page) * accounts
+    # / total lookups, sorting about `enrolled`: for a large cohort walking wins by far.
+    # PostgreSQL's planner weighs this from its statistics (and walks the join form best);
+    # SQLite's, without any, would always sort, so there the query's form says which.
+    walk = (
+        sort == "name"
+        and session.get_bind().dialect.name == "sqlite"
+        and (offset + per_page) * counted.accounts < total * counted.totals[""]
     )
-    rows = session.execute(query).mappings().all()
-    total = rows[0]["total"] if rows else 0
-    if not rows and page > 1:
-        total = session.scalar(
-            select(func.count()).select_from(_filtered(learners, state, search, now).subquery())
-        )
+    query = _page_statement(scope, state, search, sort, descending, walk)
+    rows = session.execute(query, {**_moments(now), "limit": per_page, "offset": offset})
     sections = len(scope.lesson.sections)
     return Page([_row(r, sections) for r in rows], total, page, per_page)
 
 
+_PAGE_STATEMENTS: dict[Hashable, Select[Any]] = {}
+PAGE_STATEMENTS_KEPT = 1000
+
+
+def _page_statement(
+    scope: Scope, state: str, search: str, sort: str, descending: bool, walk: bool
+) -> Select[Any]:
+    """The statement for a page of the table, built once per scope and shape (a search is
+    built each time: its text is part of the statement)."""
+    key = (scope.key, state, sort, descending, walk)
+    statement = _PAGE_STATEMENTS.get(key) if scope.key and not search else None
+    if statement is None:
+        query = (
+            _rows_by_walking(scope, state, search)
+            if walk
+            else _rows(scope, _matching(state, search))
+        )
+        statement = _ordered(query, sort, descending)
+        statement = statement.limit(bindparam("limit")).offset(bindparam("offset"))
+        if scope.key and not search:
+            if len(_PAGE_STATEMENTS) >= PAGE_STATEMENTS_KEPT:
+                _PAGE_STATEMENTS.clear()
+            _PAGE_STATEMENTS[key] = statement
+    return statement
+
+
 def all_learners(session: Session, scope: Scope, now: datetime) -> list[LearnerRow]:
     """Every learner in scope, by name: for the CSV export."""
-    learners = _learner_table(scope, now)
-    rows = session.execute(_ordered(select(learners), learners, "name", False)).mappings().all()
+    rows = session.execute(_ordered(_rows(scope), "name", False), _moments(now))
     return [_row(r, len(scope.lesson.sections)) for r in rows]
-
-
-@dataclass(frozen=True)
-class Summary:
-    enrolled: int
-    started: int
-    read_everything: int
-    passed: int
-    certified: int
-    expiring: int
-
-
-def summary(session: Session, scope: Scope, now: datetime) -> Summary:
-    learners = _learner_table(scope, now)
-    sections = len(scope.lesson.sections)
-
-    def total(condition: Any) -> Any:
-        return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-    row = session.execute(
-        select(
-            func.count(),
-            total(or_(learners.c.read_count > 0, learners.c.attempts > 0)),
-            total(learners.c.read_count >= sections),
-            total(learners.c.passed == 1),
-            total(learners.c.certified == 1),
-            total(
-                and_(
-                    learners.c.certified == 1,
-                    learners.c.certificate_valid_until <= now + EXPIRING_WITHIN,
-                )
-            ),
-        ).select_from(learners)
-    ).one()
-    return Summary(*(int(v) for v in row))
-
-
-def funnel(session: Session, scope: Scope) -> list[tuple[str, int]]:
-    """How many learners in scope read each section, in lesson order."""
-    counts = dict(
-        session.execute(
-            select(SectionRead.section, func.count())
-            .where(
-                SectionRead.lesson == scope.lesson.slug, SectionRead.user_id.in_(scope.learner_ids)
-            )
-            .group_by(SectionRead.section)
-        ).all()
-    )
-    return [(s.title, counts.get(s.slug, 0)) for s in scope.lesson.sections]
-
-
-def score_distribution(session: Session, scope: Scope) -> list[tuple[str, int]]:
-    """Learners by best score, in bands of ten percent (100% joins the top band)."""
-    if scope.quiz is None:
-        return []
-    best = (
-        select(func.max(QuizAttempt.percent).label("best"))
-        .where(
-            QuizAttempt.quiz_id == scope.quiz.id,
-            QuizAttempt.state == "closed",
-            QuizAttempt.user_id.in_(scope.learner_ids),
-        )
-        .group_by(QuizAttempt.user_id)
-        .subquery()
-    )
-    # Comparisons, not CAST: PostgreSQL rounds a cast to integer where SQLite truncates.
-    band = case(*[(best.c.best >= 10 * b, b) for b in range(9, 0, -1)], else_=0)
-    counts = dict(session.execute(select(band, func.count()).group_by(band)).all())
-    return [(f"{10 * b}-{10 * b + 9 if b < 9 else 100}%", counts.get(b, 0)) for b in range(10)]
 
 
 # --- A learner's timeline ----------------------------------------------------------------

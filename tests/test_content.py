@@ -310,3 +310,14 @@ def test_final_quiz_must_leave_no_assessed_section_without_questions(content):
 def test_invalid_yaml_in_a_quiz(content):
     line = edit(content / CHECKS, r"^title: .*$", "title: Knowledge: checks")
     assert_problem(problems_of(content), CHECKS, line, "invalid YAML", "mapping values")
+
+
+def test_a_lesson_has_at_most_63_sections(content):
+    # The dashboard keeps which sections a learner read as bits of one 64-bit number.
+    summary = (content / LESSON / "summary.md").read_text()
+    for n in range(57):  # 7 + 57 = 64
+        extra = content / LESSON / f"extra-{n}.md"
+        extra.write_text(re.sub(r"^order: \d+$", f"order: {100 + n}", summary, flags=re.M))
+    assert_problem(problems_of(content), f"{LESSON}/lesson.yaml", 1, "64 sections: at most 63")
+    (content / LESSON / "extra-0.md").unlink()
+    assert len(load(content).lessons["spinal-muscle-spasm"].sections) == 63

@@ -23,6 +23,7 @@ from tests.test_instructor import (
     closed_attempt,
     enrol,
     logged_in,
+    refresh_progress,
 )
 
 FEW = "too few attempts to judge (fewer than 10)"
@@ -171,7 +172,7 @@ def add_attempts(db: Any, version: int, taken: list[tuple[int, int, str, int, li
 
 
 @pytest.fixture
-def analysed(db, create_user) -> SimpleNamespace:
+def analysed(app, db, create_user) -> SimpleNamespace:
     teacher = create_user(email="teach@example.com", role="instructor")
     other = create_user(email="other@example.com", role="instructor")
     learners = add_users(db, [(f"Learner {i}", f"l{i}@example.com") for i in range(1, 6)])
@@ -201,6 +202,7 @@ def analysed(db, create_user) -> SimpleNamespace:
             (third, 1, "a", 5, ["c"]),  # a retake
         ],
     )
+    refresh_progress(app, db)
     db.commit()
     return SimpleNamespace(cohort=cohort)
 

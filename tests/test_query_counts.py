@@ -28,6 +28,7 @@ from tests.test_instructor import (
     learner_names,
     logged_in,
     reads,
+    refresh_progress,
 )
 
 SIZES = (10, 1000)
@@ -68,7 +69,7 @@ def expiring(i: int) -> bool:
 
 
 def arrange(
-    db: Any, questions: Any, version: int, instructor_id: int, size: int
+    app: Flask, db: Any, questions: Any, version: int, instructor_id: int, size: int
 ) -> SimpleNamespace:
     now = utcnow()
     cohort = add_cohort(db, instructor_id, f"Cohort of {size}")
@@ -117,6 +118,7 @@ def arrange(
             if passed(i)
         ],
     )
+    refresh_progress(app, db)
     db.commit()
     return SimpleNamespace(cohort=f"/instructor/cohorts/{cohort}", learner=ids[8])
 
@@ -127,7 +129,7 @@ def cohorts(app, db, create_user) -> dict[int, SimpleNamespace]:
     questions = app.extensions["learnapp.content"].final_quiz(LESSON).questions[:12]
     teachers = {n: create_user(email=f"teach{n}@example.com", role="instructor") for n in SIZES}
     version = add_quiz_version(db)
-    arranged = {n: arrange(db, questions, version, teachers[n].id, n) for n in SIZES}
+    arranged = {n: arrange(app, db, questions, version, teachers[n].id, n) for n in SIZES}
     for size, cohort in arranged.items():
         cohort.client = logged_in(app, f"teach{size}@example.com")
     return arranged

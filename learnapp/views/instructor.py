@@ -6,8 +6,19 @@ import csv
 import io
 from datetime import date
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    get_template_attribute,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
@@ -92,6 +103,25 @@ def _choice(name: str, allowed: dict[str, str], default: str) -> str:
     return value if value in allowed else default
 
 
+ROWS_KEPT = 10_000  # rendered table rows one process keeps, before starting afresh
+
+
+def _learner_row(row: reports.LearnerRow, learners_url: str, sections: int) -> Markup:
+    """A learner's row of the dashboard table (templates/instructor/_learner_row.html),
+    rendered once and then reused while nothing it shows changes: rendering 50 rows costs
+    more than reading them. The key is everything the row is made of; the cache is the app's
+    own, as its time zone is part of what the row shows."""
+    kept = current_app.extensions.setdefault("learnapp.learner_rows", {})
+    key = (row, learners_url, sections)
+    html = kept.get(key)
+    if html is None:
+        if len(kept) >= ROWS_KEPT:
+            kept.clear()
+        render = get_template_attribute("instructor/_learner_row.html", "learner_row")
+        html = kept[key] = render(row, learners_url, sections)
+    return html
+
+
 @bp.get("/cohorts/<int:cohort_id>")
 def dashboard(cohort_id):
     cohort = _cohort_or_404(cohort_id)
@@ -102,9 +132,13 @@ def dashboard(cohort_id):
     descending = request.args.get("order") == "desc"
     search = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int)
+    overview = reports.cohort_overview(
+        db, cohort, scope, now, current_app.extensions.setdefault("learnapp.overviews", {})
+    )
     page = reports.learners_page(
         db,
         scope,
+        overview,
         now,
         state=state,
         search=search,
@@ -117,9 +151,9 @@ def dashboard(cohort_id):
         "instructor/dashboard.html",
         cohort=cohort,
         lesson=scope.lesson,
-        summary=reports.summary(db, scope, now),
-        funnel=reports.funnel(db, scope),
-        distribution=reports.score_distribution(db, scope),
+        summary=overview.summary,
+        funnel=overview.funnel,
+        distribution=overview.distribution,
         page=page,
         state=state,
         filters=reports.FILTERS,
@@ -129,6 +163,7 @@ def dashboard(cohort_id):
         search=search,
         now=now,
         join_url=url_for("cohorts.confirm", code=cohort.join_code, _external=True),
+        learner_row=_learner_row,
     )
 
 
