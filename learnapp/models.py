@@ -199,7 +199,8 @@ class Certificate(Base):
     attempt_id: Mapped[int | None] = mapped_column(
         ForeignKey("quiz_attempts.id", ondelete="SET NULL")
     )
-    renews_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"))
+    # Indexed: the verify page asks "what renewed this one?" on every lookup.
+    renews_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), index=True)
     lesson: Mapped[str] = mapped_column(String(100))
     lesson_title: Mapped[str] = mapped_column(String(300))
     name: Mapped[str] = mapped_column(String(NAME_MAX))
