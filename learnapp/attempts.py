@@ -259,14 +259,7 @@ def submit(
             "attempt_id": attempt.id,
             "state": "closed",
             "submitted_at": utcnow(),
-            "score": float(result.score),
-            "points": result.points,
-            "percent": round(result.percent, 2),
-            "passed": result.passed,
-            "critical_missed": bool(result.critical_missed),
-            "by_section": {
-                slug: [float(score), points] for slug, (score, points) in result.by_section.items()
-            },
+            **result_columns(result),
         },
     )
     if closed.rowcount != 1:
@@ -275,6 +268,20 @@ def submit(
     session.execute(_INSERT_ANSWERS, _answer_rows(attempt.id, questions, grades, responses))
     learner_progress.refresh(session, attempt.user_id, quiz.lesson)
     return True
+
+
+def result_columns(result: grading.Result) -> dict[str, Any]:
+    """A graded result as a closed attempt stores it."""
+    return {
+        "score": float(result.score),
+        "points": result.points,
+        "percent": round(result.percent, 2),
+        "passed": result.passed,
+        "critical_missed": bool(result.critical_missed),
+        "by_section": {
+            slug: [float(score), points] for slug, (score, points) in result.by_section.items()
+        },
+    }
 
 
 def _answer_rows(

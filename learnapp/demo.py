@@ -16,7 +16,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from learnapp import accounts, certificates, cohorts, grading, learner_progress
-from learnapp.attempts import quiz_version
+from learnapp.attempts import quiz_version, result_columns
 from learnapp.content import Catalogue, Lesson, Question, Quiz
 from learnapp.db import begin_write, utcnow, vacuum_analyze
 from learnapp.models import (
@@ -367,16 +367,7 @@ def _answer(attempt: _Attempt, quiz: Quiz, ability: float, rng: random.Random) -
             responses.append(_response(question, rng.random() < chance, rng))
     grades = [grading.grade(q, r) for q, r in zip(questions, responses, strict=True)]
     result = grading.result_of(questions, grades, quiz.pass_mark)
-    attempt.result = {
-        "score": float(result.score),
-        "points": result.points,
-        "percent": round(result.percent, 2),
-        "passed": result.passed,
-        "critical_missed": bool(result.critical_missed),
-        "by_section": {
-            slug: [float(score), points] for slug, (score, points) in result.by_section.items()
-        },
-    }
+    attempt.result = result_columns(result)
     attempt.answers = [
         {
             "question_id": q.id,

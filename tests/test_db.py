@@ -4,15 +4,15 @@ write inside one."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from learnapp.db import ReaderSession, ReadOnlyError, begin_write, get_engine, get_session
+from learnapp.db import ReaderSession, ReadOnlyError, begin_write, get_session
 from learnapp.models import User
 from tests.conftest import SECTIONS
+from tests.test_learner_progress import recorded_get
 
 
 def transaction_open(session: Session) -> bool:
@@ -66,16 +66,7 @@ def test_a_get_request_cannot_write(app, create_user, db, method):
 def test_a_page_view_sends_no_transaction_statements(app, client, learner):
     """No BEGIN, COMMIT or ROLLBACK around a lesson page's reads (SQLite shows them to us;
     PostgreSQL's psycopg sends its own, so there the test above checks the connection)."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        assert client.get(f"/lessons/spinal-muscle-spasm/sections/{SECTIONS[1]}").status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    assert len(statements) == 2  # the signed-in user, the sections read
-    assert not [s for s in statements if re.match(r"\s*(BEGIN|COMMIT|ROLLBACK)", s, re.I)]
+    page = recorded_get(app, client, f"/lessons/spinal-muscle-spasm/sections/{SECTIONS[1]}")
+    assert "Mark as read" in page.text
+    assert len(page.statements) == 2  # the signed-in user, the sections read
+    assert not [s for s in page.statements if re.match(r"\s*(BEGIN|COMMIT|ROLLBACK)", s, re.I)]
