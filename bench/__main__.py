@@ -269,7 +269,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for n in range(args.rounds + 1)
             ]
             cycle = ready_learners(app, 240, "cycle")
-            sync = ready_learners(app, args.sync_learners, "sync")
+            # One class: their progress writes all touch the same cohort.
+            sync = ready_learners(app, args.sync_learners, "sync", class_of="Arriving together")
             timings["fixtures_s"] = round(time.monotonic() - t0, 1)
             if backend == "postgresql":
                 # A server keeps statistics fresh with autovacuum; a freshly loaded database

@@ -14,7 +14,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, insert, select
 
-from learnapp import grading
+from learnapp import cohorts, grading
 from learnapp.attempts import quiz_version
 from learnapp.content import Question, Quiz
 from learnapp.db import begin_write, utcnow
@@ -167,11 +167,17 @@ def find_fixtures(app: Flask, cohort_id: int | None = None) -> Fixtures:
 
 
 def ready_learners(
-    app: Flask, count: int, label: str, open_attempts: bool = False, seed: int = 1
+    app: Flask,
+    count: int,
+    label: str,
+    open_attempts: bool = False,
+    seed: int = 1,
+    class_of: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Add `count` learners (outside any cohort) who have read every section and accepted the
-    disclaimer, each with a login; with `open_attempts`, each also has a final-quiz attempt
-    open, and the form body that submits it with answers (most right).
+    """Add `count` learners who have read every section and accepted the disclaimer, each
+    with a login; with `open_attempts`, each also has a final-quiz attempt open, and the form
+    body that submits it with answers (most right). With `class_of`, they are the learners of
+    a new cohort of that name, as a class arriving together is; otherwise of none.
 
     Bulk inserts, in chunks: a pool of thousands takes seconds."""
     catalogue = app.extensions["learnapp.content"]
@@ -186,6 +192,12 @@ def ready_learners(
                 select(User.password_hash).where(User.email == INSTRUCTOR_EMAIL)
             )
             version_id = quiz_version(session, quiz, catalogue.version)
+            cohort_id = None
+            if class_of is not None:
+                instructor = session.scalar(select(User).where(User.email == INSTRUCTOR_EMAIL))
+                cohort_id = cohorts.create(
+                    session, instructor, class_of, utcnow().date(), lesson.slug
+                ).id
             session.commit()
             now = utcnow()
             tag = secrets.token_hex(3)
@@ -227,6 +239,11 @@ def ready_learners(
                         for i in ids
                     ],
                 )
+                if cohort_id is not None:
+                    session.execute(
+                        insert(Enrolment),
+                        [{"cohort_id": cohort_id, "user_id": i, "joined_at": now} for i in ids],
+                    )
                 entries = [{"user_id": i, "login": login(app, i)} for i in ids]
                 if open_attempts:
                     drawn = [grading.draw_questions(quiz, rng) for _ in ids]
