@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
@@ -21,10 +20,9 @@ from typing import Any
 
 from bench import ROOT, report
 from bench.database import ENV_URL, fresh_database
+from bench.environment import app_environment
 from bench.fixtures import LESSON, START_PATH, Fixtures, find_fixtures, ready_learners
 from bench.wrk import HarnessError, Load, Scenario, measure, require_wrk
-
-UNLIMITED = "1000000 per minute"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -47,32 +45,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def app_environment(url: str, workdir: Path) -> dict[str, str]:
-    """The server's and every command's environment: the app as `make run` configures it,
-    on this run's database, with the per-address limits lifted (all traffic comes from
-    127.0.0.1)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEARNAPP_", "FLASK_"))}
-    env.update(
-        {
-            "LEARNAPP_DATABASE_URL": url,
-            "LEARNAPP_INSTANCE_PATH": str(workdir / "instance"),
-            "LEARNAPP_SECRET_KEY": secrets.token_hex(32),
-            "LEARNAPP_ENV": "development",
-            "LEARNAPP_RATELIMIT_STORAGE_URL": "memory://",
-            "LEARNAPP_VERIFY_RATE_LIMIT": UNLIMITED,
-            "LEARNAPP_LOGIN_FAILURES_PER_ACCOUNT": UNLIMITED,
-            "LEARNAPP_LOGIN_FAILURES_PER_ADDRESS": UNLIMITED,
-            "LEARNAPP_JOIN_CODE_FAILURES": UNLIMITED,
-            "LEARNAPP_PUBLIC_URL": "http://127.0.0.1",
-        }
-    )
-    return env
-
-
-def flask(env: dict[str, str], *command: str) -> float:
-    started = time.monotonic()
+def python_module(env: dict[str, str], *arguments: str) -> str:
+    """Run `python -m ARGUMENTS` in the app's environment; its output, or HarnessError."""
     done = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "learnapp", *command],
+        [sys.executable, "-m", *arguments],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -81,9 +57,16 @@ def flask(env: dict[str, str], *command: str) -> float:
     )
     if done.returncode != 0:
         raise HarnessError(
-            f"flask {' '.join(command)} failed ({done.returncode}):\n"
+            f"{' '.join(arguments)} failed ({done.returncode}):\n"
             f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
+    return done.stdout
+
+
+def flask(env: dict[str, str], *command: str) -> float:
+    """A flask command; the seconds it took."""
+    started = time.monotonic()
+    python_module(env, "flask", "--app", "learnapp", *command)
     return round(time.monotonic() - started, 1)
 
 
@@ -218,17 +201,8 @@ def sql_counts(app: Any, fx: Fixtures, args: argparse.Namespace) -> dict[str, An
 
 
 def render_bench(env: dict[str, str], args: argparse.Namespace) -> dict[str, Any]:
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.render", str(args.warm_renders), str(args.memory_renders)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise HarnessError(f"bench.render failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    output = python_module(env, "bench.render", str(args.warm_renders), str(args.memory_renders))
+    return json.loads(output.strip().splitlines()[-1])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -22,17 +22,18 @@ from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.database import scratch_postgres
+from bench.environment import app_environment
 from learnapp.content import Catalogue, load_content
 from soak import HOST, LESSON, ROOT, report
 from soak.browser import Browser, Traffic
-from soak.checks import Check, fresh_database, verify
+from soak.checks import Check, verify
 from soak.learner import Outcome, journey
 from soak.servers import Instance, free_ports
 
 SERVER_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PASSWORD_HASH = "scrypt:16384:8:1"  # noqa: S105 - a hashing method, not a password
-UNLIMITED = "1000000 per minute"
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -60,27 +61,6 @@ def redis_answers(timeout: float = 1) -> bool:
             return connection.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def environment(url: str, workdir: Path, rate_limits: str) -> dict[str, str]:
-    """The instances' and commands' environment: the app as `make run` configures it, on
-    this run's database, with per-address limits lifted (all traffic is from 127.0.0.1)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LEARNAPP_", "FLASK_"))}
-    env.update(
-        {
-            "LEARNAPP_DATABASE_URL": url,
-            "LEARNAPP_INSTANCE_PATH": str(workdir / "instance"),
-            "LEARNAPP_SECRET_KEY": secrets.token_hex(32),
-            "LEARNAPP_ENV": "development",
-            "LEARNAPP_PUBLIC_URL": f"http://{HOST}",
-            "LEARNAPP_PASSWORD_HASH_METHOD": PASSWORD_HASH,
-            "LEARNAPP_RATELIMIT_STORAGE_URL": rate_limits,
-            "LEARNAPP_LOGIN_FAILURES_PER_ACCOUNT": UNLIMITED,
-            "LEARNAPP_LOGIN_FAILURES_PER_ADDRESS": UNLIMITED,
-            "LEARNAPP_VERIFY_RATE_LIMIT": UNLIMITED,
-        }
-    )
-    return env
 
 
 def flask(env: dict[str, str], *command: str) -> None:
@@ -251,8 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     checks: list[Check] = []
     rows: dict[str, int] = {}
     try:
-        with fresh_database(args.database) as url:
-            env = environment(url, workdir, rate_limits)
+        with scratch_postgres(args.database, "soak") as url:
+            env = app_environment(
+                url,
+                workdir,
+                LEARNAPP_PASSWORD_HASH_METHOD=PASSWORD_HASH,
+                LEARNAPP_RATELIMIT_STORAGE_URL=rate_limits,
+            )
             flask(env, "db", "upgrade")
             ports = free_ports(args.instances)
             instances = [

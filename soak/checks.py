@@ -1,38 +1,15 @@
-"""The run's own PostgreSQL database, and the checks made on its rows afterwards."""
+"""The checks made on the run's rows afterwards."""
 
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, text
 
 from soak.learner import Outcome
-
-
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new empty database on the server `server_url` names, dropped at the end."""
-    server = make_url(server_url)
-    if server.get_backend_name() != "postgresql":
-        raise SystemExit(f"the soak needs a PostgreSQL server, not {server.drivername}")
-    name = f"learnapp_soak_{secrets.token_hex(4)}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as connection:
-            connection.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield server.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
 
 
 @dataclass
