@@ -33,17 +33,21 @@ def _may_see(holder_id: int | None) -> bool:
     return holder_id == current_user.id or manages_learner(get_session(), current_user, holder_id)
 
 
-def _visible(code: str) -> Certificate:
-    """The current revision, to those who may see it (404 to anyone else)."""
+def _visible(code: str) -> tuple[Certificate, bool]:
+    """The current revision, to those who may see it (404 to anyone else), and whether the
+    viewer manages its holder."""
     certificate = certificates.current_revision(get_session(), code)
-    if certificate is None or not _may_see(certificate.user_id):
+    if certificate is None:
         abort(404)
-    return certificate
+    manager = manages_learner(get_session(), current_user, certificate.user_id)
+    if not manager and certificate.user_id != current_user.id:
+        abort(404)
+    return certificate, manager
 
 
 def _managed(code: str) -> Certificate:
-    certificate = _visible(code)
-    if not manages_learner(get_session(), current_user, certificate.user_id):
+    certificate, manager = _visible(code)
+    if not manager:
         abort(403)
     return certificate
 
@@ -92,8 +96,7 @@ def claim(attempt_id):
 @login_required
 def show(code):
     db = get_session()
-    certificate = _visible(code)
-    manager = manages_learner(db, current_user, certificate.user_id)
+    certificate, manager = _visible(code)
     revoked_by = (
         db.get(User, certificate.revoked_by_id) if certificate.revoked_by_id and manager else None
     )
