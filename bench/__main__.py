@@ -230,7 +230,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         os.environ.update(env)
         from learnapp import create_app
-        from learnapp.db import get_engine
+        from learnapp.db import dispose, get_engine
 
         app = create_app()
         try:
@@ -285,7 +285,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "tail": log[-3000:] if "Traceback" in log else "",
                 }
         finally:
-            get_engine(app).dispose()
+            dispose(app)
         say("  certificate rendering (in a process of its own)")
         result["render"] = render_bench(env, args)
     result["configuration"] = {

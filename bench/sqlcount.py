@@ -1,5 +1,5 @@
 """SQL statements per page, counted (not timed) through the Flask test client with a
-`before_cursor_execute` listener on the app's engine."""
+`before_cursor_execute` listener on the app's engines."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from flask import Flask
 from sqlalchemy import event
 
 from bench.fixtures import LESSON, START_PATH, Fixtures, Login
-from learnapp.db import get_engine
+from learnapp.db import engines
 
 
 @contextmanager
@@ -21,12 +21,13 @@ def counting(app: Flask) -> Iterator[list[str]]:
     def listener(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(" ".join(statement.split()))
 
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", listener)
+    for engine in engines(app):
+        event.listen(engine, "before_cursor_execute", listener)
     try:
         yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", listener)
+        for engine in engines(app):
+            event.remove(engine, "before_cursor_execute", listener)
 
 
 def pages(fx: Fixtures) -> dict[str, tuple[str, Login | None]]:

@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ class Lesson:
 
     def section(self, slug: str) -> Section | None:
         return next((s for s in self.sections if s.slug == slug), None)
+
+    @cached_property
+    def slugs(self) -> frozenset[str]:
+        return frozenset(s.slug for s in self.sections)
 
     def neighbours(self, slug: str) -> tuple[Section | None, Section | None]:
         """The sections before and after this one, in reading order."""

@@ -8,12 +8,13 @@ start with `begin_write`.
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_request_context, request
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import Connection, DateTime, Engine, MetaData, create_engine, event, exc
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -58,7 +59,7 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, reads_only: bool) -> None:
     # pysqlite's own transaction handling would defer BEGIN past our control; we emit it.
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -70,27 +71,16 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    if reads_only:
+        return  # no BEGIN, ever: each statement reads the latest committed data
+
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY_SNAPSHOT
         # when another worker wrote meanwhile, whatever the timeout: writers take the lock
-        # up front (BEGIN IMMEDIATE) and wait for it instead. Readers open no transaction.
-        options = connection.get_execution_options()
-        if options.get(READS_ONLY):
-            return
-        immediate = options.get("sqlite_immediate", False)
+        # up front (BEGIN IMMEDIATE) and wait for it instead.
+        immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-READS_ONLY = "learnapp_reads_only"
-
-
-def reader(engine: Engine) -> Engine:
-    """The engine as a GET request's session uses it: statements run without a transaction.
-    PostgreSQL has AUTOCOMMIT for this; on SQLite, `on_begin` leaves BEGIN out."""
-    if engine.dialect.name == "sqlite":
-        return engine.execution_options(**{READS_ONLY: True})
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 class ReadOnlyError(RuntimeError):
@@ -113,13 +103,50 @@ def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlyError("A GET request does not write: use a POST and begin_write().")
 
 
-def make_engine(url: str, **options: Any) -> Engine:
-    """An engine for the URL, with SQLite made safe for several workers."""
+def make_engine(url: str, *, reads_only: bool = False, **options: Any) -> Engine:
+    """An engine for the URL, with SQLite made safe for several workers.
+
+    `reads_only`: the engine of reads outside any transaction (`reads()`, a GET request's
+    session). Its connections stay in autocommit for their whole life (PostgreSQL's
+    AUTOCOMMIT, SQLite without BEGIN), so handing one out and taking it back costs no
+    switching of modes and no rollback."""
+    if reads_only:
+        options = {"pool_reset_on_return": None, **options}
+        if not url.startswith("sqlite"):
+            options["isolation_level"] = "AUTOCOMMIT"
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, reads_only)
         return engine
-    return create_engine(url, pool_pre_ping=True, **options)
+    engine = create_engine(url, **options)
+    _ping_after_idle(engine)
+    return engine
+
+
+# A connection unused for longer than this is pinged before it is handed out.
+IDLE_BEFORE_PING = 10.0
+
+
+def _ping_after_idle(engine: Engine) -> None:
+    """Check a pooled connection only when it has sat idle: `pool_pre_ping` pings on every
+    checkout, a round trip that cost a busy page more than its own query. A connection in
+    steady use was alive a moment ago; after a database restart, a request that meets a
+    dropped connection fails once, and SQLAlchemy then replaces the whole pool."""
+
+    @event.listens_for(engine, "checkin")
+    def remember_when(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < IDLE_BEFORE_PING:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            # The pool discards this connection and hands out a fresh one.
+            raise exc.DisconnectionError("a pooled connection was dropped") from error
 
 
 def begin_write(session: Session) -> None:
@@ -138,9 +165,10 @@ def begin_write(session: Session) -> None:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["learnapp.engine"] = engine
+    app.extensions["learnapp.reader"] = make_engine(app.config["DATABASE_URL"], reads_only=True)
     app.extensions["learnapp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["learnapp.reader_sessionmaker"] = sessionmaker(
-        reader(engine), class_=ReaderSession, expire_on_commit=False
+        class_=ReaderSession, expire_on_commit=False
     )
 
     @app.teardown_appcontext
@@ -149,19 +177,102 @@ def init_app(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
+        connection = g.pop("db_reads", None)
+        if connection is not None:
+            connection.close()
+
+
+def reads() -> Connection:
+    """The request's connection for reads outside any transaction, opened on first use.
+
+    The busiest reads (the signed-in user, a lesson's reads, a stored PDF) run here as Core
+    statements: an ORM session costs more than they do. A GET request's session reads
+    through this same connection; in a request that writes, these reads are outside its
+    transaction, as if made just before it."""
+    if "db_reads" not in g:
+        g.db_reads = current_app.extensions["learnapp.reader"].connect()
+    return g.db_reads
+
+
+class DirectQuery:
+    """A SELECT that runs on most requests (the signed-in user, a lesson's reads, a stored
+    PDF), compiled once per dialect and executed on the driver's own cursor.
+
+    SQLAlchemy's work around each execution (result metadata from the cursor, parameter
+    processing, connection events) costs more than these indexed lookups: about 25 µs a
+    statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few hundred.
+    Rows come back as the driver gives them, so select plain columns only (integers, text,
+    booleans), never dates or JSON, which need SQLAlchemy's conversions. Statement listeners
+    (`before_cursor_execute`: the tests' and the benchmark's counters) still see each one.
+    """
+
+    def __init__(self, statement: Any) -> None:
+        self.statement = statement
+        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+
+    def _compile(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+        compiled = self.statement.compile(dialect=dialect)
+        order = tuple(compiled.positiontup) if dialect.positional else None
+        # Values written into the statement (`column == 3`); `bindparam(name)`s come per call.
+        fixed = {name: value for name, value in compiled.params.items() if value is not None}
+        return compiled.string, order, fixed
+
+    def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
+        dialect = connection.dialect
+        try:
+            sql, order, fixed = self._compiled[dialect.name]
+        except KeyError:
+            sql, order, fixed = self._compiled[dialect.name] = self._compile(dialect)
+        if fixed:
+            params = {**fixed, **params}
+        values = params if order is None else tuple(params[name] for name in order)
+        pooled = connection.connection
+        cursor = pooled.cursor()
+        try:
+            connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None, False)
+            cursor.execute(sql, values)
+            return cursor.fetchall()
+        except dialect.loaded_dbapi.Error as error:
+            # A dropped connection must not go back to the pool to fail the next request.
+            dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
+            if dropped:
+                connection.invalidate(error)
+            # As SQLAlchemy reports driver errors everywhere else (OperationalError, ...).
+            raise exc.DBAPIError.instance(
+                sql, values, error, dialect.loaded_dbapi.Error, connection_invalidated=dropped
+            ) from error
+        finally:
+            cursor.close()
+
+    def first(self, connection: Connection, **params: Any) -> tuple[Any, ...] | None:
+        rows = self.all(connection, **params)
+        return rows[0] if rows else None
 
 
 def get_session() -> Session:
     """The request's session, opened on first use: a reader for GET and HEAD requests."""
     if "db_session" not in g:
-        reads_only = has_request_context() and request.method in ("GET", "HEAD")
-        maker = "learnapp.reader_sessionmaker" if reads_only else "learnapp.sessionmaker"
-        g.db_session = current_app.extensions[maker]()
+        if has_request_context() and request.method in ("GET", "HEAD"):
+            g.db_session = current_app.extensions["learnapp.reader_sessionmaker"](bind=reads())
+        else:
+            g.db_session = current_app.extensions["learnapp.sessionmaker"]()
     return g.db_session
 
 
 def get_engine(app: Flask | None = None) -> Engine:
+    """The engine of writes and transactions (migrations, commands, tests)."""
     return (app or current_app).extensions["learnapp.engine"]
+
+
+def engines(app: Flask) -> tuple[Engine, Engine]:
+    """Both of the app's engines, writes and reads: for statement listeners."""
+    return app.extensions["learnapp.engine"], app.extensions["learnapp.reader"]
+
+
+def dispose(app: Flask) -> None:
+    """Close every pooled connection of the app's engines (a test's end, a forked worker)."""
+    app.extensions["learnapp.engine"].dispose()
+    app.extensions["learnapp.reader"].dispose()
 
 
 def dialect_insert(session: Session, table: Any) -> Any:

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Connection, bindparam, select
 from sqlalchemy.orm import Session
 
 from learnapp import learner_progress
 from learnapp.content import Lesson, Section
-from learnapp.db import insert_ignoring_duplicates, utcnow
+from learnapp.db import DirectQuery, insert_ignoring_duplicates, utcnow
 from learnapp.models import SectionRead
 
-# Built once, on table columns (plain rows, no ORM step): this runs on every lesson page.
 _reads = SectionRead.__table__.c
 _READS = select(_reads.section, _reads.read_at).where(
     _reads.user_id == bindparam("user_id"), _reads.lesson == bindparam("lesson")
 )
+# Every lesson page runs it.
+_READ_SLUGS = DirectQuery(
+    select(_reads.section).where(
+        _reads.user_id == bindparam("user_id"), _reads.lesson == bindparam("lesson")
+    )
+)
+
+
+def read_slugs(connection: Connection, user_id: int, lesson: Lesson) -> frozenset[str]:
+    """The slugs of the lesson's sections the learner has read: what a lesson page shows."""
+    rows = _READ_SLUGS.all(connection, user_id=user_id, lesson=lesson.slug)
+    return frozenset(slug for (slug,) in rows) & lesson.slugs
 
 
 def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, datetime]:
@@ -42,6 +54,6 @@ def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) 
     return inserted
 
 
-def resume_point(lesson: Lesson, read: dict[str, datetime]) -> Section | None:
+def resume_point(lesson: Lesson, read: Collection[str]) -> Section | None:
     """The first section not yet read, where a returning learner picks up."""
     return next((s for s in lesson.sections if s.slug not in read), None)

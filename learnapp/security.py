@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from learnapp.db import get_session
+from learnapp.db import DirectQuery, reads
 from learnapp.models import Cohort, Enrolment, Person, User
 
 login_manager = LoginManager()
@@ -59,12 +59,13 @@ class SignedIn(UserMixin):
         return self.role in ("instructor", "admin")
 
 
-# Built once: every signed-in request runs it. Table columns, not ORM attributes: a plain
-# row, at about half the cost of loading a User.
+# Every signed-in request runs it: a plain row on the driver's cursor, not a User object.
 _users = User.__table__.c
-_SIGNED_IN = select(
-    _users.id, _users.name, _users.email, _users.role, _users.session_version
-).where(_users.id == bindparam("id"), _users.is_enabled.is_(True))
+_SIGNED_IN = DirectQuery(
+    select(_users.id, _users.name, _users.email, _users.role, _users.session_version).where(
+        _users.id == bindparam("id"), _users.is_enabled.is_(True)
+    )
+)
 
 
 @login_manager.user_loader
@@ -72,10 +73,9 @@ def load_user(user_id: str) -> SignedIn | None:
     raw_id, _, version = user_id.partition(":")
     if not raw_id.isdigit() or not version.isdigit():
         return None
-    row = get_session().execute(_SIGNED_IN, {"id": int(raw_id)}).first()
-    if row is None or row.session_version != int(version):
-        return None
-    return SignedIn(*row)
+    row = _SIGNED_IN.first(reads(), id=int(raw_id))
+    user = None if row is None else SignedIn(*row)
+    return user if user and user.session_version == int(version) else None
 
 
 def account_row(db: Session) -> User:

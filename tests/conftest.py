@@ -10,7 +10,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import create_engine, event, make_url, text
 
 from learnapp import create_app
-from learnapp.db import Base, get_engine, get_session
+from learnapp.db import Base, dispose, engines, get_session
 from learnapp.models import User
 
 PASSWORD = "correct horse battery"
@@ -116,7 +117,20 @@ def app(
     app = create_app(app_config)
     app.test_client_class = CSRFClient
     yield app
-    get_engine(app).dispose()
+    dispose(app)
+
+
+@contextmanager
+def statements_listened(app: Flask, listener: Callable[..., Any]) -> Iterator[None]:
+    """`listener` as a `before_cursor_execute` listener on both of the app's engines (writes,
+    and the reads outside transactions) while the block runs."""
+    for engine in engines(app):
+        event.listen(engine, "before_cursor_execute", listener)
+    try:
+        yield
+    finally:
+        for engine in engines(app):
+            event.remove(engine, "before_cursor_execute", listener)
 
 
 @pytest.fixture

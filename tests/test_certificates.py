@@ -113,7 +113,8 @@ def upload(client, data: bytes, filename: str = "certificate.pdf") -> Any:
 
 
 def pdf_date(moment) -> str:
-    return moment.strftime("%d %B %Y")
+    # As the certificate prints it: "1 December 2026", no leading zero.
+    return f"{moment.day} {moment:%B %Y}"
 
 
 def page_date(moment) -> str:

@@ -1,17 +1,28 @@
 """Request sessions: a GET reads outside any transaction and cannot write; other requests
-write inside one."""
+write inside one. Pooled connections are checked after idling; direct queries give up a
+dropped connection."""
 
 from __future__ import annotations
 
 import re
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from learnapp.db import ReaderSession, ReadOnlyError, begin_write, get_session
+from learnapp import db as db_module
+from learnapp.db import (
+    DirectQuery,
+    ReaderSession,
+    ReadOnlyError,
+    begin_write,
+    get_engine,
+    get_session,
+    reads,
+)
 from learnapp.models import User
-from tests.conftest import SECTIONS
+from tests.conftest import SECTIONS, statements_listened
 from tests.test_learner_progress import recorded_get
 
 
@@ -70,3 +81,66 @@ def test_a_page_view_sends_no_transaction_statements(app, client, learner):
     assert "Mark as read" in page.text
     assert len(page.statements) == 2  # the signed-in user, the sections read
     assert not [s for s in page.statements if re.match(r"\s*(BEGIN|COMMIT|ROLLBACK)", s, re.I)]
+
+
+def on_postgresql(app) -> bool:
+    return get_engine(app).dialect.name == "postgresql"
+
+
+def terminate_backend(app, connection) -> None:
+    """Drop one pooled connection from the server's side, as a restart or a proxy would."""
+    pid = connection.connection.driver_connection.info.backend_pid
+    with get_engine(app).connect() as admin:
+        admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+
+
+def test_a_pooled_connection_idle_too_long_is_pinged_and_replaced(app, monkeypatch):
+    if not on_postgresql(app):
+        pytest.skip("SQLite has no server to drop a connection")
+    monkeypatch.setattr(db_module, "IDLE_BEFORE_PING", 0.0)
+    with app.test_request_context("/", method="GET"):
+        terminate_backend(app, reads())
+    with app.test_request_context("/", method="GET"):
+        # The dropped connection failed its ping: the pool handed out a new one.
+        assert reads().execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_connection_in_steady_use_is_not_pinged(app, monkeypatch):
+    if not on_postgresql(app):
+        pytest.skip("SQLite connections are files: nothing to ping")
+    pings = []
+    dialect = get_engine(app).dialect
+    monkeypatch.setattr(type(dialect), "do_ping", lambda self, conn: pings.append(conn) or True)
+    for _ in range(3):
+        with app.test_request_context("/", method="GET"):
+            reads().execute(text("SELECT 1"))
+    assert pings == []
+
+
+def test_a_direct_query_gives_up_a_dropped_connection(app, create_user, monkeypatch):
+    if not on_postgresql(app):
+        pytest.skip("SQLite has no server to drop a connection")
+    user = create_user()
+    query = DirectQuery(select(User.__table__.c.name).where(User.__table__.c.id == user.id))
+    with app.test_request_context("/", method="GET"):
+        terminate_backend(app, reads())
+        with pytest.raises(OperationalError):
+            query.first(reads())
+    # Not returned to the pool broken: the next request gets a working connection.
+    with app.test_request_context("/", method="GET"):
+        assert query.first(reads()) == ("Ada Learner",)
+
+
+def test_a_direct_query_returns_plain_rows_and_is_counted(app, client, create_user):
+    user = create_user()
+    query = DirectQuery(
+        select(User.__table__.c.id, User.__table__.c.name).where(
+            User.__table__.c.email == bindparam("email")
+        )
+    )
+    seen = []
+    listener = lambda _c, _k, statement, *_a: seen.append(statement)  # noqa: E731
+    with statements_listened(app, listener), app.test_request_context("/", method="GET"):
+        assert query.all(reads(), email="user1@example.com") == [(user.id, "Ada Learner")]
+        assert query.first(reads(), email="nobody@example.com") is None
+    assert len(seen) == 2 and all("FROM users" in s for s in seen)

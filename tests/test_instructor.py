@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, func, insert, select
+from sqlalchemy import func, insert, select
 
 from learnapp import learner_progress, reports
 from learnapp.cohorts import new_join_code
-from learnapp.db import Base, get_engine, utcnow
+from learnapp.db import Base, utcnow
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -28,7 +28,7 @@ from learnapp.models import (
     SectionRead,
     User,
 )
-from tests.conftest import PASSWORD, CSRFClient
+from tests.conftest import PASSWORD, CSRFClient, statements_listened
 
 LESSON = "spinal-muscle-spasm"
 QUIZ = "spinal-muscle-spasm-final"
@@ -646,13 +646,9 @@ def test_viewing_writes_nothing(app, db, teacher, arranged, page):
         statements.append(statement)
 
     before = table_counts(db)
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_listened(app, record):
         url = page.format(url=arranged.url, hal=arranged.ids["Hal Revoked"])
         assert teacher.get(url).status_code == 200
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     # Not even SQLite's write lock (BEGIN IMMEDIATE) is taken.
     writes = [
         s for s in statements if re.match(r"\s*(INSERT|UPDATE|DELETE|BEGIN IMMEDIATE)", s, re.I)

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, insert, select, union
+from sqlalchemy import insert, select, union
 from sqlalchemy.orm import Session
 
 from learnapp import (
@@ -30,7 +30,7 @@ from learnapp import (
 )
 from learnapp.db import begin_write, get_engine, get_session, utcnow
 from learnapp.models import Certificate, Cohort, LearnerProgress, SectionRead, User
-from tests.conftest import PASSWORD, SECTIONS
+from tests.conftest import PASSWORD, SECTIONS, statements_listened
 from tests.test_instructor import (
     DAY,
     LESSON,
@@ -406,12 +406,8 @@ def recorded_get(app: Flask, client: Any, url: str) -> SimpleNamespace:
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_listened(app, record):
         text = client.get(url).text
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
     return SimpleNamespace(text=text, statements=statements)
 
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from learnapp import create_app
 from learnapp.cli import alembic_config
-from learnapp.db import Base, get_engine, utcnow
+from learnapp.db import Base, dispose, get_engine, utcnow
 from learnapp.models import Certificate, LearnerProgress, QuizAttempt, SectionRead
 from tests.test_instructor import (
     DAY,
@@ -57,7 +57,7 @@ def migrated(app_config, empty_url, tmp_path, monkeypatch) -> Iterator[Flask]:
     monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({**app_config, "DATABASE_URL": empty_url})
     yield app
-    get_engine(app).dispose()
+    dispose(app)
 
 
 def migrate(app: Flask, revision: str, down: bool = False) -> None:

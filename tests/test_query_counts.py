@@ -14,8 +14,9 @@ from flask import Flask
 from sqlalchemy import event, insert
 from sqlalchemy.orm import raiseload
 
-from learnapp.db import get_engine, utcnow
+from learnapp.db import utcnow
 from learnapp.models import Answer, Certificate, QuizAttempt, SectionRead
+from tests.conftest import statements_listened
 from tests.test_instructor import (
     DAY,
     LESSON,
@@ -147,14 +148,18 @@ def recorded(app: Flask) -> Iterator[list[str]]:
         if state.is_select:
             state.statement = state.statement.options(raiseload("*"))
 
-    engine, sessions = get_engine(app), app.extensions["learnapp.sessionmaker"]
-    event.listen(engine, "before_cursor_execute", record)
-    event.listen(sessions, "do_orm_execute", no_lazy_loads)
+    makers = [
+        app.extensions["learnapp.sessionmaker"],
+        app.extensions["learnapp.reader_sessionmaker"],
+    ]
+    for maker in makers:
+        event.listen(maker, "do_orm_execute", no_lazy_loads)
     try:
-        yield statements
+        with statements_listened(app, record):
+            yield statements
     finally:
-        event.remove(engine, "before_cursor_execute", record)
-        event.remove(sessions, "do_orm_execute", no_lazy_loads)
+        for maker in makers:
+            event.remove(maker, "do_orm_execute", no_lazy_loads)
 
 
 def statements_for(app: Flask, arranged: SimpleNamespace, page: str) -> list[str]:

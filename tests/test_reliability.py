@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from learnapp import attempts, certificates, create_app, grading
 from learnapp.db import get_engine
 from learnapp.models import Answer, Certificate, QuizAttempt, SectionRead, User
-from tests.conftest import CSRFClient
+from tests.conftest import CSRFClient, statements_listened
 from tests.test_quizzes import (
     FINAL,
     LESSON,
@@ -65,12 +65,8 @@ def failing_statement(app, pattern: str) -> Iterator[list[str]]:
             refused.append(statement)
             raise InjectedFault(f"injected fault in {statement[:40]}")
 
-    engine = get_engine(app)
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with statements_listened(app, before):
         yield refused
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 @contextmanager

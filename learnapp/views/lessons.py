@@ -8,7 +8,7 @@ from markupsafe import Markup
 
 from learnapp import grading, progress
 from learnapp.content import Lesson, Section
-from learnapp.db import begin_write, get_session
+from learnapp.db import begin_write, get_session, reads
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("lessons", __name__, url_prefix="/lessons")
@@ -26,7 +26,7 @@ def index():
 @login_required
 def course(lesson_slug):
     lesson = lesson_or_404(lesson_slug)
-    read = progress.sections_read(get_session(), current_user.id, lesson)
+    read = progress.read_slugs(reads(), current_user.id, lesson)
     return render_template(
         "lessons/course.html", lesson=lesson, read=read, resume=progress.resume_point(lesson, read)
     )
@@ -37,7 +37,7 @@ def course(lesson_slug):
 def section(lesson_slug, section_slug):
     lesson = lesson_or_404(lesson_slug)
     section = lesson.section(section_slug) or abort(404)
-    read = progress.sections_read(get_session(), current_user.id, lesson)
+    read = progress.read_slugs(reads(), current_user.id, lesson)
     previous, following = lesson.neighbours(section.slug)
     text, practice = _shared_parts(lesson, section)
     return render_template(
