@@ -227,7 +227,9 @@ class DirectQuery:
             params = {**fixed, **params}
         values = params if order is None else tuple(params[name] for name in order)
         pooled = connection.connection
-        cursor = pooled.cursor()
+        # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
+        # its size).
+        cursor = pooled.cursor(binary=True) if dialect.driver == "psycopg" else pooled.cursor()
         try:
             connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None, False)
             cursor.execute(sql, values)
