@@ -14,7 +14,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, insert, select
 
-from learnapp import cohorts, grading
+from learnapp import cohorts, grading, learner_progress
 from learnapp.attempts import quiz_version
 from learnapp.content import Question, Quiz
 from learnapp.db import begin_write, utcnow
@@ -265,6 +265,8 @@ def ready_learners(
                         entry["attempt_id"] = attempt_id
                         entry["questions"] = len(d)
                         entry["body"] = submit_body(quiz, d, entry["login"].csrf, rng)
+                # Their dashboard rows, as the app keeps them (bulk loads refresh in bulk).
+                learner_progress.refresh_learners(session, lesson, quiz, ids)
                 session.commit()
                 made += entries
         finally:

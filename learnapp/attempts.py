@@ -9,17 +9,18 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnapp import grading, learner_progress
 from learnapp.content import Catalogue, ContentError, Lesson, Quiz, parse_quiz
-from learnapp.db import insert_ignoring_duplicates, utcnow
+from learnapp.db import DirectQuery, insert_ignoring_duplicates, utcnow
 from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion
 from learnapp.progress import sections_read
+from learnapp.security import signed_in_select
 
 
 class QuizClosed(Exception):
@@ -185,9 +186,16 @@ _CONTENT_VERSION = select(QuizVersion.__table__.c.content_version).where(
 )
 
 
-def quiz_of(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> Quiz:
-    """The quiz as it stood when the attempt was drawn, even if the files changed since."""
-    drawn_from = session.scalar(_CONTENT_VERSION, {"id": attempt.quiz_version_id})
+def quiz_of(
+    session: Session,
+    attempt: QuizAttempt | SubmittedAttempt,
+    catalogue: Catalogue,
+    drawn_from: str | None = None,
+) -> Quiz:
+    """The quiz as it stood when the attempt was drawn, even if the files changed since.
+    `drawn_from`: the content version of the attempt's quiz, when the caller read it."""
+    if drawn_from is None:
+        drawn_from = session.scalar(_CONTENT_VERSION, {"id": attempt.quiz_version_id})
     current = catalogue.quizzes.get(attempt.quiz_id)
     if current is not None and drawn_from == catalogue.version:
         return current
@@ -200,6 +208,46 @@ def quiz_of(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> Qui
     if quiz is None:
         raise ContentError(problems)
     return quiz
+
+
+class SubmittedAttempt(NamedTuple):
+    """What a submit needs of the attempt it closes, read with the signed-in user."""
+
+    id: int
+    user_id: int
+    quiz_id: str
+    quiz_version_id: int
+    state: str
+    drawn: list[dict[str, Any]]
+    content_version: str  # of the quiz it was drawn from
+
+
+# The submit's one read (security.load_user_with): the signed-in user, and the attempt if it
+# is theirs (a row of None otherwise), with the content version it was drawn from.
+_attempts_c, _versions_c = QuizAttempt.__table__.c, QuizVersion.__table__.c
+SIGNED_IN_WITH_ATTEMPT = DirectQuery(
+    signed_in_select(
+        _attempts_c.id,
+        _attempts_c.user_id,
+        _attempts_c.quiz_id,
+        _attempts_c.quiz_version_id,
+        _attempts_c.state,
+        _attempts_c.drawn,
+        _versions_c.content_version,
+    )
+    .outerjoin(
+        QuizAttempt.__table__,
+        and_(_attempts_c.id == bindparam("attempt_id"), _attempts_c.user_id == bindparam("id")),
+    )
+    .outerjoin(QuizVersion.__table__, _versions_c.id == _attempts_c.quiz_version_id)
+)
+
+
+def submitted_attempt(rows: list[tuple[Any, ...]]) -> SubmittedAttempt | None:
+    """The signed-in learner's attempt from SIGNED_IN_WITH_ATTEMPT's rows; None if it is not
+    theirs or does not exist."""
+    attempt = SubmittedAttempt(*rows[0])
+    return attempt if attempt.id is not None else None
 
 
 def drawn_questions(attempt: QuizAttempt, quiz: Quiz) -> list[tuple[grading.Question, list[str]]]:
@@ -243,7 +291,10 @@ _INSERT_ANSWERS = Answer.__table__.insert()
 
 
 def submit(
-    session: Session, attempt: QuizAttempt, quiz: Quiz, responses: Mapping[str, Any]
+    session: Session,
+    attempt: QuizAttempt | SubmittedAttempt,
+    quiz: Quiz,
+    responses: Mapping[str, Any],
 ) -> bool:
     """Grade and close the attempt; False if it was already closed (a double submit).
 
@@ -253,20 +304,25 @@ def submit(
     questions = [quiz.question(entry["id"]) for entry in attempt.drawn]
     grades = [grading.grade(q, responses.get(q.id)) for q in questions]
     result = grading.result_of(questions, grades, quiz.pass_mark)
+    submitted_at = utcnow()
+    columns = result_columns(result)
     closed = session.execute(
         _CLOSE_OPEN_ATTEMPT,
-        {
-            "attempt_id": attempt.id,
-            "state": "closed",
-            "submitted_at": utcnow(),
-            **result_columns(result),
-        },
+        {"attempt_id": attempt.id, "state": "closed", "submitted_at": submitted_at, **columns},
     )
     if closed.rowcount != 1:
         return False
     # One executemany, not a unit-of-work flush: the submit holds the write lock.
     session.execute(_INSERT_ANSWERS, _answer_rows(attempt.id, questions, grades, responses))
-    learner_progress.refresh(session, attempt.user_id, quiz.lesson)
+    learner_progress.add_closed_attempt(
+        session,
+        attempt.user_id,
+        quiz,
+        percent=columns["percent"],
+        passed=columns["passed"],
+        critical_missed=columns["critical_missed"],
+        submitted_at=submitted_at,
+    )
     return True
 
 

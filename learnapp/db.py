@@ -9,8 +9,9 @@ start with `begin_write`.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, g, has_request_context, request
@@ -196,44 +197,61 @@ def reads() -> Connection:
 
 class DirectQuery:
     """A SELECT that runs on most requests (the signed-in user, a lesson's reads, a stored
-    PDF), compiled once per dialect and executed on the driver's own cursor.
+    PDF, the attempt being submitted), compiled once per dialect and executed on the driver's
+    own cursor.
 
     SQLAlchemy's work around each execution (result metadata from the cursor, parameter
     processing, connection events) costs more than these indexed lookups: about 25 µs a
     statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few hundred.
-    Rows come back as the driver gives them, so select plain columns only (integers, text,
-    booleans), never dates or JSON, which need SQLAlchemy's conversions. Statement listeners
-    (`before_cursor_execute`: the tests' and the benchmark's counters) still see each one.
+    Values are converted as the columns' types convert them (dates, JSON); rows are plain
+    tuples. Statement listeners (`before_cursor_execute`: the tests' and the benchmark's
+    counters) still see each statement.
     """
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: dict[str, tuple[str, tuple[str, ...] | None, dict[str, Any]]] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
-    def _compile(self, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    def _compile(self, dialect: Any) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
-        order = tuple(compiled.positiontup) if dialect.positional else None
-        # Values written into the statement (`column == 3`); `bindparam(name)`s come per call.
-        fixed = {name: value for name, value in compiled.params.items() if value is not None}
-        return compiled.string, order, fixed
+        return _Compiled(
+            sql=compiled.string,
+            order=tuple(compiled.positiontup) if dialect.positional else None,
+            # Values written into the statement (`column == 3`); bindparam(name)s come per call.
+            fixed={name: value for name, value in compiled.params.items() if value is not None},
+            converters=None,
+        )
+
+    def _converters(self, dialect: Any, description: Any) -> tuple[Any, ...]:
+        """Each column's conversion of a driver value, given the types the driver reported."""
+        return tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            for column, described in zip(self.statement.selected_columns, description, strict=True)
+        )
 
     def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
         dialect = connection.dialect
         try:
-            sql, order, fixed = self._compiled[dialect.name]
+            compiled = self._compiled[dialect.name]
         except KeyError:
-            sql, order, fixed = self._compiled[dialect.name] = self._compile(dialect)
-        if fixed:
-            params = {**fixed, **params}
-        values = params if order is None else tuple(params[name] for name in order)
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
+        if compiled.fixed:
+            params = {**compiled.fixed, **params}
+        values = params if compiled.order is None else tuple(params[n] for n in compiled.order)
         pooled = connection.connection
         # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
         # its size).
         cursor = pooled.cursor(binary=True) if dialect.driver == "psycopg" else pooled.cursor()
         try:
-            connection.dispatch.before_cursor_execute(connection, cursor, sql, values, None, False)
-            cursor.execute(sql, values)
-            return cursor.fetchall()
+            connection.dispatch.before_cursor_execute(
+                connection, cursor, compiled.sql, values, None, False
+            )
+            cursor.execute(compiled.sql, values)
+            rows = cursor.fetchall()
+            if compiled.converters is None:
+                compiled = self._compiled[dialect.name] = compiled._replace(
+                    converters=self._converters(dialect, cursor.description)
+                )
         except dialect.loaded_dbapi.Error as error:
             # A dropped connection must not go back to the pool to fail the next request.
             dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
@@ -241,14 +259,32 @@ class DirectQuery:
                 connection.invalidate(error)
             # As SQLAlchemy reports driver errors everywhere else (OperationalError, ...).
             raise exc.DBAPIError.instance(
-                sql, values, error, dialect.loaded_dbapi.Error, connection_invalidated=dropped
+                compiled.sql,
+                values,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dropped,
             ) from error
         finally:
             cursor.close()
+        if not any(compiled.converters):
+            return rows
+        converters = compiled.converters
+        return [
+            tuple(v if c is None else c(v) for v, c in zip(row, converters, strict=True))
+            for row in rows
+        ]
 
     def first(self, connection: Connection, **params: Any) -> tuple[Any, ...] | None:
         rows = self.all(connection, **params)
         return rows[0] if rows else None
+
+
+class _Compiled(NamedTuple):
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in order, for positional drivers
+    fixed: dict[str, Any]
+    converters: tuple[Callable[[Any], Any] | None, ...] | None  # known after a first run
 
 
 def get_session() -> Session:

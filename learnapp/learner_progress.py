@@ -11,11 +11,13 @@ dashboard that the counts it cached for them are out of date.
 from __future__ import annotations
 
 from collections.abc import Hashable
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Select,
     String,
     and_,
@@ -26,6 +28,8 @@ from sqlalchemy import (
     func,
     insert,
     literal,
+    not_,
+    or_,
     select,
     true,
     union,
@@ -34,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue, Lesson, Quiz
-from learnapp.db import dialect_insert
+from learnapp.db import UTCDateTime, dialect_insert
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -158,6 +162,78 @@ def refresh(session: Session, user_id: int | None, lesson: str) -> None:
 
 
 _LOCK = select(func.pg_advisory_xact_lock(LOCK_CLASS, bindparam("user_id")))
+
+# A closed attempt folded into a row, as `aggregate` would count it: the best percent, a
+# pass, a critical miss until a pass, the latest activity. SET reads the row's old values.
+_progress = LearnerProgress.__table__
+_percent, _at = bindparam("attempt_percent"), bindparam("attempt_at", type_=UTCDateTime())
+_passed = bindparam("attempt_passed", type_=Boolean())
+_ADD_CLOSED_ATTEMPT = (
+    update(_progress)
+    .where(_progress.c.user_id == bindparam("learner"), _progress.c.lesson == bindparam("slug"))
+    .values(
+        best=case(
+            (or_(_progress.c.best.is_(None), _progress.c.best < _percent), _percent),
+            else_=_progress.c.best,
+        ),
+        passed=or_(_progress.c.passed, _passed),
+        critical=and_(
+            or_(_progress.c.critical, bindparam("attempt_critical", type_=Boolean())),
+            not_(or_(_progress.c.passed, _passed)),
+        ),
+        last_activity=case(
+            (or_(_progress.c.last_activity.is_(None), _progress.c.last_activity < _at), _at),
+            else_=_progress.c.last_activity,
+        ),
+    )
+)
+_enrolments = Enrolment.__table__.c
+_TOUCH_COHORTS_OF_LEARNER = (
+    update(Cohort.__table__)
+    .where(
+        Cohort.__table__.c.lesson == bindparam("slug"),
+        Cohort.__table__.c.id.in_(
+            select(_enrolments.cohort_id).where(_enrolments.user_id == bindparam("learner"))
+        ),
+    )
+    .values(progress_version=Cohort.__table__.c.progress_version + 1)
+)
+
+
+def add_closed_attempt(
+    session: Session,
+    user_id: int,
+    quiz: Quiz,
+    *,
+    percent: float,
+    passed: bool,
+    critical_missed: bool,
+    submitted_at: datetime,
+) -> None:
+    """Count a just-closed attempt in the learner's row: one UPDATE, where `refresh` would
+    recompute the row from every read, attempt and certificate (the submit is the busiest
+    write). The row exists from the attempt's start; where it does not, or the quiz is not
+    the lesson's final quiz any more, the row is computed whole."""
+    catalogue: Catalogue | None = current_app.extensions.get("learnapp.content")
+    final = catalogue.final_quiz(quiz.lesson) if catalogue else None
+    if final is None or final.id != quiz.id:
+        return refresh(session, user_id, quiz.lesson)
+    lock(session, user_id)
+    added = session.execute(
+        _ADD_CLOSED_ATTEMPT,
+        {
+            "learner": user_id,
+            "slug": quiz.lesson,
+            "attempt_percent": percent,
+            "attempt_passed": passed,
+            "attempt_critical": critical_missed,
+            "attempt_at": submitted_at,
+        },
+    )
+    if added.rowcount != 1:
+        return refresh(session, user_id, quiz.lesson)
+    session.execute(_TOUCH_COHORTS_OF_LEARNER, {"learner": user_id, "slug": quiz.lesson})
+    return None
 
 
 def lock(session: Session, user_id: int) -> None:

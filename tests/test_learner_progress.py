@@ -47,8 +47,11 @@ from tests.test_quizzes import (
     START,
     all_right,
     all_wrong,
+    answer_form,
+    fetch,
     read_all_sections,
     right_response,
+    start,
     take_quiz,
 )
 
@@ -135,6 +138,25 @@ def test_starting_and_submitting_attempts(app, client, learner, db):
     row = stored(db, learner.id)
     assert (row["attempts"], row["best"], row["passed"], row["critical"]) == (2, 100, True, False)
     assert row["last_activity"] == passed.submitted_at
+    assert row == computed(app, db, [learner.id])[learner.id]
+
+
+def test_a_submit_counts_its_attempt_in_the_row_in_place(app, client, learner, db):
+    """The busiest write updates the row it finds (the attempt's start made it) with one
+    UPDATE, and ends with the row the raw tables give."""
+    catalogue = app.extensions["learnapp.content"]
+    read_all_sections(client)
+    client.post(f"{FINAL}/acknowledge")
+    attempt_id = start(client)
+    form = answer_form(fetch(db, attempt_id), catalogue, all_right)
+    statements: list[str] = []
+    with statements_listened(app, lambda _c, _k, sql, *_: statements.append(" ".join(sql.split()))):
+        assert client.post(f"/quizzes/attempts/{attempt_id}", data=form).status_code == 302
+    progress_writes = [sql for sql in statements if "learner_progress" in sql]
+    assert len(progress_writes) == 1
+    assert progress_writes[0].startswith("UPDATE learner_progress SET")
+    row = stored(db, learner.id)
+    assert (row["best"], row["passed"]) == (100, True)
     assert row == computed(app, db, [learner.id])[learner.id]
 
 
@@ -332,6 +354,53 @@ def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
     assert not errors, errors
     row = stored(db, learner.id)
     assert (row["read_count"], row["read_mask"]) == (2, 0b11)
+
+
+@pytest.mark.parametrize("held_first", ["submit", "refresh"])
+def test_a_submit_and_a_refresh_at_once_both_count(app, client, learner, db, held_first):
+    """A submit folds its attempt into the row, where a refresh recomputes the row from a
+    snapshot: whichever comes first, the other waits, and the row misses nothing."""
+    if not app.config["DATABASE_URL"].startswith("postgresql"):
+        pytest.skip("only PostgreSQL runs two write transactions at once")
+    catalogue = app.extensions["learnapp.content"]
+    quiz = catalogue.final_quiz(LESSON)
+    read_all_sections(client)
+    client.post(f"{FINAL}/acknowledge")
+    attempt = fetch(db, start(client))
+    db.close()
+    responses = {entry["id"]: right_response(quiz.question(entry["id"])) for entry in attempt.drawn}
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def change(kind: str, hold: bool) -> None:
+        try:
+            with app.app_context():
+                session = get_session()
+                if kind == "submit":
+                    assert attempts.submit(session, attempt, quiz, responses)
+                else:
+                    learner_progress.refresh(session, learner.id, LESSON)
+                if hold:
+                    holding.set()
+                    release.wait(timeout=10)
+                session.commit()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    other = "refresh" if held_first == "submit" else "submit"
+    first = threading.Thread(target=change, args=(held_first, True))
+    first.start()
+    assert holding.wait(timeout=10)
+    second = threading.Thread(target=change, args=(other, False))
+    second.start()
+    second.join(timeout=0.5)  # it waits for the first to commit
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert not errors, errors
+    row = stored(db, learner.id)
+    assert (row["best"], row["passed"]) == (100, True)
+    assert row == computed(app, db, [learner.id])[learner.id]
 
 
 # --- The dashboard's cached counts --------------------------------------------------------

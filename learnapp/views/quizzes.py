@@ -11,6 +11,7 @@ from learnapp import attempts, certificates, grading
 from learnapp.db import begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
+from learnapp.security import load_user_with, login_manager
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quizzes")
@@ -149,17 +150,22 @@ def attempt(attempt_id):
 
 
 @bp.post("/attempts/<int:attempt_id>")
-@login_required
 def submit(attempt_id):
-    db = get_session()
-    attempt = _own_attempt(attempt_id)
+    # The busiest write: the signed-in user and the attempt in one statement, outside the
+    # write transaction.
+    rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
+    if rows is None:
+        return login_manager.unauthorized()
+    # Someone else's attempt does not exist, as far as this learner can tell.
+    attempt = attempts.submitted_attempt(rows) or abort(404)
     if attempt.state != "in_progress":
         flash(
             "This attempt was already submitted, so your latest answers were not recorded. Here is its result.",
             "warning",
         )
         return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
-    quiz = attempts.quiz_of(db, attempt, catalogue())
+    db = get_session()
+    quiz = attempts.quiz_of(db, attempt, catalogue(), attempt.content_version)
     try:
         responses = attempts.parse_form(attempt.drawn, quiz, request.form.to_dict(flat=False))
     except grading.InvalidResponse as error:
