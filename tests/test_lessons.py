@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from flask import render_template
 
 from learnapp.models import SectionRead
-from tests.conftest import SECTIONS, count_rows
+from learnapp.views.skeletons import _Anyone
+from tests.conftest import PASSWORD, SECTIONS, count_rows
 
 LESSON = "/lessons/spinal-muscle-spasm"
 
@@ -136,3 +138,71 @@ def test_progress_survives_a_text_edit(app, client, learner, tmp_path):
     html = client.get(f"{LESSON}/sections/poor-posture").text
     assert "An extra sentence added by an editor." in html
     assert progress_value(html) == (1, 7)
+
+
+# --- Section pages from skeletons (learnapp/views/skeletons.py) -------------------------
+
+SECTION = f"{LESSON}/sections/poor-posture"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def signed_in(app, create_user, email: str, name: str, role: str = "learner"):
+    create_user(email=email, name=name, role=role)
+    client = app.test_client()
+    assert (
+        client.post("/auth/login", data={"email": email, "password": PASSWORD}).status_code == 302
+    )
+    return client
+
+
+def without_tokens(html: str) -> str:
+    return CSRF_FIELD.sub('name="csrf_token" value=""', html)
+
+
+def test_learners_in_the_same_state_get_their_own_page_from_one_skeleton(
+    app, create_user, monkeypatch
+):
+    ada = signed_in(app, create_user, "ada@example.com", 'Ada <b>"&"</b>')
+    bob = signed_in(app, create_user, "bob@example.com", "Bob Builder")
+    first = ada.get(SECTION).text  # renders the skeleton
+    second = bob.get(SECTION).text  # fills it in
+    assert '<span class="visually-hidden">Ada &lt;b&gt;&#34;&amp;&#34;&lt;/b&gt;</span>' in first
+    assert '<span class="visually-hidden">Bob Builder</span>' in second
+    assert "Ada" not in second and "\x00" not in second
+    # Each page carries its own session's token, and the token works.
+    token = CSRF_FIELD.findall(second)[-1]
+    assert token != CSRF_FIELD.findall(first)[-1]
+    read = bob.post(f"{SECTION}/read", data={"csrf_token": token}, csrf=False)
+    assert read.status_code == 302
+    # The same page as the template renders it afresh for Bob.
+    monkeypatch.setattr(
+        "learnapp.views.lessons.render_personal",
+        lambda template, _state, **context: render_template(template, **context),
+    )
+    bob_again = signed_in(app, create_user, "bob2@example.com", "Bob Builder")
+    assert without_tokens(bob_again.get(SECTION).text) == without_tokens(second)
+
+
+def test_a_skeleton_is_kept_per_role_and_reading_state(app, create_user):
+    ada = signed_in(app, create_user, "ada@example.com", "Ada")
+    bob = signed_in(app, create_user, "bob@example.com", "Bob")
+    teacher = signed_in(app, create_user, "teacher@example.com", "Tess", role="instructor")
+    assert ada.post(f"{SECTION}/read").status_code == 302
+    ada_page, bob_page, teacher_page = (c.get(SECTION).text for c in (ada, bob, teacher))
+    assert 'class="state-read"' in ada_page and progress_value(ada_page) == (1, 7)
+    assert 'class="state-read"' not in bob_page and progress_value(bob_page) == (0, 7)
+    assert ">Teach</a>" in teacher_page and ">Teach</a>" not in bob_page
+
+
+def test_a_message_to_show_is_shown_on_a_section_page(app, create_user):
+    ada = signed_in(app, create_user, "ada@example.com", "Ada")
+    ada.get(SECTION)  # the skeleton exists
+    with ada.session_transaction() as session:
+        session["_flashes"] = [("info", "Welcome back, keep going.")]
+    assert "Welcome back, keep going." in ada.get(SECTION).text
+    assert "Welcome back, keep going." not in ada.get(SECTION).text  # shown once
+
+
+def test_a_skeleton_cannot_show_what_differs_between_users():
+    with pytest.raises(RuntimeError, match=r"current_user\.email"):
+        _ = _Anyone("learner").email

@@ -11,6 +11,7 @@ from learnapp.content import Lesson, Section
 from learnapp.db import begin_write, get_session
 from learnapp.security import load_user_with, login_manager
 from learnapp.views import catalogue, lesson_or_404
+from learnapp.views.skeletons import render_personal
 
 bp = Blueprint("lessons", __name__, url_prefix="/lessons")
 
@@ -46,8 +47,9 @@ def section(lesson_slug, section_slug):
     read = progress.slugs_read(rows, lesson)
     previous, following = lesson.neighbours(section.slug)
     text, practice = _shared_parts(lesson, section)
-    return render_template(
+    return render_personal(
         "lessons/section.html",
+        (catalogue().version, lesson.slug, section.slug, section.slug in read, len(read)),
         text=text,
         practice=practice,
         lesson=lesson,
