@@ -11,7 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import (
+    JSON,
+    Select,
+    and_,
+    bindparam,
+    cast,
+    column,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -283,11 +295,70 @@ def parse_form(
 
 # Built once on table columns: the submit is the busiest write. The close sets the columns
 # given at execution, and only while the attempt is still open.
-_attempts = QuizAttempt.__table__
+_attempts, _answers = QuizAttempt.__table__, Answer.__table__
 _CLOSE_OPEN_ATTEMPT = _attempts.update().where(
     _attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress"
 )
-_INSERT_ANSWERS = Answer.__table__.insert()
+_INSERT_ANSWERS = _answers.insert()
+_ANSWERED = ("question_id", "section", "position", "response", "score", "points", "correct")
+
+
+def _submit_as_one_statement() -> Select[Any]:
+    """PostgreSQL: the whole submit in one statement, so one round trip: close the attempt
+    if still open, insert its answers (a JSON array of rows), count it in the learner's
+    progress row and raise their cohorts' versions. Returns how many attempts it closed and
+    how many progress rows it counted them in (0 or 1 each)."""
+    closed = (
+        _attempts.update()
+        .where(_attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress")
+        .values(
+            {name: bindparam(f"closed_{name}", type_=_attempts.c[name].type) for name in _CLOSED}
+        )
+        .returning(_attempts.c.id, _attempts.c.user_id)
+        .cte("closed")
+    )
+    given = (
+        func.json_to_recordset(bindparam("answers", type_=JSON()))
+        .table_valued(*(column(name, _answers.c[name].type) for name in _ANSWERED))
+        .render_derived(name="given", with_types=True)
+    )
+    answered = (
+        insert(_answers)
+        .from_select(
+            ["attempt_id", *_ANSWERED],
+            select(
+                closed.c.id,
+                *(
+                    # A JSON null comes out of json_to_recordset as NULL; store it as JSON
+                    # null, as SQLAlchemy's JSON type does on the other path.
+                    func.coalesce(given.c[name], cast(literal("null"), JSON()))
+                    if name == "response"
+                    else given.c[name]
+                    for name in _ANSWERED
+                ),
+            ).join_from(closed, given, true()),
+        )
+        .cte("answered")
+    )
+    counted, touched = learner_progress.counting_closed_attempt(closed)
+    return select(
+        select(func.count()).select_from(closed).scalar_subquery().label("closed"),
+        select(func.count()).select_from(counted).scalar_subquery().label("counted"),
+    ).add_cte(answered, touched)
+
+
+# The attempt's columns a submit sets.
+_CLOSED = (
+    "state",
+    "submitted_at",
+    "score",
+    "points",
+    "percent",
+    "passed",
+    "critical_missed",
+    "by_section",
+)
+_SUBMIT_AS_ONE_STATEMENT = _submit_as_one_statement()
 
 
 def submit(
@@ -298,31 +369,44 @@ def submit(
 ) -> bool:
     """Grade and close the attempt; False if it was already closed (a double submit).
 
-    The close is one conditional UPDATE, so of two simultaneous submits exactly one wins and
-    only the winner writes answers.
+    The close is conditional (`state = 'in_progress'`), so of two simultaneous submits
+    exactly one wins, and only the winner writes answers and counts the attempt.
     """
     questions = [quiz.question(entry["id"]) for entry in attempt.drawn]
     grades = [grading.grade(q, responses.get(q.id)) for q in questions]
     result = grading.result_of(questions, grades, quiz.pass_mark)
-    submitted_at = utcnow()
-    columns = result_columns(result)
-    closed = session.execute(
-        _CLOSE_OPEN_ATTEMPT,
-        {"attempt_id": attempt.id, "state": "closed", "submitted_at": submitted_at, **columns},
+    closing = {"state": "closed", "submitted_at": utcnow(), **result_columns(result)}
+    answers = _answer_rows(attempt.id, questions, grades, responses)
+    counting = learner_progress.closed_attempt_parameters(
+        attempt.user_id,
+        quiz.lesson,
+        closing["percent"],
+        closing["passed"],
+        closing["critical_missed"],
+        closing["submitted_at"],
     )
-    if closed.rowcount != 1:
+    in_place = learner_progress.counts_in_place(quiz)
+    if in_place and session.get_bind().dialect.name == "postgresql":
+        closed, counted = session.execute(
+            _SUBMIT_AS_ONE_STATEMENT,
+            {
+                "attempt_id": attempt.id,
+                **{f"closed_{name}": value for name, value in closing.items()},
+                "answers": [{k: v for k, v in a.items() if k != "attempt_id"} for a in answers],
+                **counting,
+            },
+        ).one()
+        if closed and not counted:  # no row yet (a bulk-loaded attempt): compute it whole
+            learner_progress.refresh(session, attempt.user_id, quiz.lesson)
+        return bool(closed)
+    if session.execute(_CLOSE_OPEN_ATTEMPT, {"attempt_id": attempt.id, **closing}).rowcount != 1:
         return False
     # One executemany, not a unit-of-work flush: the submit holds the write lock.
-    session.execute(_INSERT_ANSWERS, _answer_rows(attempt.id, questions, grades, responses))
-    learner_progress.add_closed_attempt(
-        session,
-        attempt.user_id,
-        quiz,
-        percent=columns["percent"],
-        passed=columns["passed"],
-        critical_missed=columns["critical_missed"],
-        submitted_at=submitted_at,
-    )
+    session.execute(_INSERT_ANSWERS, answers)
+    if in_place:
+        learner_progress.add_closed_attempt(session, counting)
+    else:
+        learner_progress.refresh(session, attempt.user_id, quiz.lesson)
     return True
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
+    CTE,
     BigInteger,
     Boolean,
     Select,
@@ -156,96 +157,137 @@ def refresh(session: Session, user_id: int | None, lesson: str) -> None:
     found = catalogue.lessons.get(lesson) if catalogue else None
     if user_id is None or found is None:
         return  # a deleted account, or a lesson no longer offered: no dashboard shows it
-    lock(session, user_id)
+    lock(session, user_id, lesson)
     for statement in _refresh_statements(session, found, catalogue.final_quiz(lesson)):
         session.execute(statement, {"user_id": user_id})
 
 
 _LOCK = select(func.pg_advisory_xact_lock(LOCK_CLASS, bindparam("user_id")))
+_LOCK_ROW = (
+    select(LearnerProgress.__table__.c.user_id)
+    .where(
+        LearnerProgress.__table__.c.user_id == bindparam("user_id"),
+        LearnerProgress.__table__.c.lesson == bindparam("lesson"),
+    )
+    .with_for_update()
+)
 
 # A closed attempt folded into a row, as `aggregate` would count it: the best percent, a
 # pass, a critical miss until a pass, the latest activity. SET reads the row's old values.
 _progress = LearnerProgress.__table__
 _percent, _at = bindparam("attempt_percent"), bindparam("attempt_at", type_=UTCDateTime())
 _passed = bindparam("attempt_passed", type_=Boolean())
+_CLOSED_ATTEMPT_COUNTED = {
+    "best": case(
+        (or_(_progress.c.best.is_(None), _progress.c.best < _percent), _percent),
+        else_=_progress.c.best,
+    ),
+    "passed": or_(_progress.c.passed, _passed),
+    "critical": and_(
+        or_(_progress.c.critical, bindparam("attempt_critical", type_=Boolean())),
+        not_(or_(_progress.c.passed, _passed)),
+    ),
+    "last_activity": case(
+        (or_(_progress.c.last_activity.is_(None), _progress.c.last_activity < _at), _at),
+        else_=_progress.c.last_activity,
+    ),
+}
 _ADD_CLOSED_ATTEMPT = (
     update(_progress)
     .where(_progress.c.user_id == bindparam("learner"), _progress.c.lesson == bindparam("slug"))
-    .values(
-        best=case(
-            (or_(_progress.c.best.is_(None), _progress.c.best < _percent), _percent),
-            else_=_progress.c.best,
-        ),
-        passed=or_(_progress.c.passed, _passed),
-        critical=and_(
-            or_(_progress.c.critical, bindparam("attempt_critical", type_=Boolean())),
-            not_(or_(_progress.c.passed, _passed)),
-        ),
-        last_activity=case(
-            (or_(_progress.c.last_activity.is_(None), _progress.c.last_activity < _at), _at),
-            else_=_progress.c.last_activity,
-        ),
-    )
+    .values(_CLOSED_ATTEMPT_COUNTED)
 )
-_enrolments = Enrolment.__table__.c
+_cohorts, _enrolments = Cohort.__table__, Enrolment.__table__.c
 _TOUCH_COHORTS_OF_LEARNER = (
-    update(Cohort.__table__)
+    update(_cohorts)
     .where(
-        Cohort.__table__.c.lesson == bindparam("slug"),
-        Cohort.__table__.c.id.in_(
+        _cohorts.c.lesson == bindparam("slug"),
+        _cohorts.c.id.in_(
             select(_enrolments.cohort_id).where(_enrolments.user_id == bindparam("learner"))
         ),
     )
-    .values(progress_version=Cohort.__table__.c.progress_version + 1)
+    .values(progress_version=_cohorts.c.progress_version + 1)
 )
 
 
-def add_closed_attempt(
-    session: Session,
-    user_id: int,
-    quiz: Quiz,
-    *,
-    percent: float,
-    passed: bool,
-    critical_missed: bool,
-    submitted_at: datetime,
-) -> None:
-    """Count a just-closed attempt in the learner's row: one UPDATE, where `refresh` would
-    recompute the row from every read, attempt and certificate (the submit is the busiest
-    write). The row exists from the attempt's start; where it does not, or the quiz is not
-    the lesson's final quiz any more, the row is computed whole."""
+def closed_attempt_parameters(
+    user_id: int, lesson: str, percent: float, passed: bool, critical: bool, at: datetime
+) -> dict[str, Any]:
+    """The parameters of the statements that count a closed attempt in a row."""
+    return {
+        "learner": user_id,
+        "slug": lesson,
+        "attempt_percent": percent,
+        "attempt_passed": passed,
+        "attempt_critical": critical,
+        "attempt_at": at,
+    }
+
+
+def counts_in_place(quiz: Quiz) -> bool:
+    """Whether a closed attempt of `quiz` can be counted in place (`add_closed_attempt`):
+    only the lesson's current final quiz counts at all."""
     catalogue: Catalogue | None = current_app.extensions.get("learnapp.content")
     final = catalogue.final_quiz(quiz.lesson) if catalogue else None
-    if final is None or final.id != quiz.id:
-        return refresh(session, user_id, quiz.lesson)
-    lock(session, user_id)
-    added = session.execute(
-        _ADD_CLOSED_ATTEMPT,
-        {
-            "learner": user_id,
-            "slug": quiz.lesson,
-            "attempt_percent": percent,
-            "attempt_passed": passed,
-            "attempt_critical": critical_missed,
-            "attempt_at": submitted_at,
-        },
-    )
-    if added.rowcount != 1:
-        return refresh(session, user_id, quiz.lesson)
-    session.execute(_TOUCH_COHORTS_OF_LEARNER, {"learner": user_id, "slug": quiz.lesson})
+    return final is not None and final.id == quiz.id
+
+
+def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
+    """Count a just-closed attempt (closed_attempt_parameters) in the learner's row with one
+    UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
+    the submit is the busiest write. The row exists from the attempt's start; where it does
+    not, or the quiz no longer counts, the row is computed whole."""
+    user_id, lesson = parameters["learner"], parameters["slug"]
+    found = session.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount == 1
+    if not found:
+        return refresh(session, user_id, lesson)
+    session.execute(_TOUCH_COHORTS_OF_LEARNER, parameters)
     return None
 
 
-def lock(session: Session, user_id: int) -> None:
-    """On PostgreSQL, wait until no other transaction is changing this learner's progress.
+def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
+    """`add_closed_attempt` as two CTEs for a statement that closes the attempt too (on
+    PostgreSQL, where each statement is a round trip): the rows of the learners in `closed`
+    (a CTE with a user_id column) counted, returning their user_id, and their cohorts'
+    versions raised."""
+    counted = (
+        update(_progress)
+        .where(_progress.c.user_id == closed.c.user_id, _progress.c.lesson == bindparam("slug"))
+        .values(_CLOSED_ATTEMPT_COUNTED)
+        .returning(_progress.c.user_id)
+        .cte("counted")
+    )
+    touched = (
+        update(_cohorts)
+        .where(
+            _cohorts.c.lesson == bindparam("slug"),
+            _cohorts.c.id.in_(
+                select(_enrolments.cohort_id).join(
+                    counted, counted.c.user_id == _enrolments.user_id
+                )
+            ),
+        )
+        .values(progress_version=_cohorts.c.progress_version + 1)
+        .cte("touched")
+    )
+    return counted, touched
 
-    Two transactions changing one learner at once would each compute the row from a snapshot
-    without the other's change, and the later write would drop the earlier one. With this
-    lock the second waits for the first to commit, and its next statement then sees both.
-    SQLite needs none: its writers take turns (BEGIN IMMEDIATE).
+
+def lock(session: Session, user_id: int, lesson: str | None = None) -> None:
+    """On PostgreSQL, wait until no other transaction is changing this learner's progress
+    (in `lesson`: its row too).
+
+    A refresh computes the row from its statement's snapshot, and two transactions refreshing
+    one learner at once would each miss the other's change: the advisory lock makes the
+    second wait for the first to commit. An attempt counted in place (`add_closed_attempt`)
+    changes the row without recomputing it, and holds the row's own lock until it commits:
+    locking the row too makes a refresh wait for that, so that it reads the attempt closed.
+    SQLite needs neither: its writers take turns (BEGIN IMMEDIATE).
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(_LOCK, {"user_id": user_id})
+        if lesson is not None:
+            session.execute(_LOCK_ROW, {"user_id": user_id, "lesson": lesson})
 
 
 _REFRESHES: dict[Hashable, tuple[Any, ...]] = {}
