@@ -387,6 +387,11 @@ def submit(
     )
     in_place = learner_progress.counts_in_place(quiz)
     if in_place and session.get_bind().dialect.name == "postgresql":
+        own_transaction = not session.in_transaction()
+        if own_transaction:
+            # Nothing else is in this transaction: the statement can be one by itself (each
+            # statement is atomic), which spares the BEGIN and COMMIT round trips.
+            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         closed, counted = session.execute(
             _SUBMIT_AS_ONE_STATEMENT,
             {
@@ -397,6 +402,8 @@ def submit(
             },
         ).one()
         if closed and not counted:  # no row yet (a bulk-loaded attempt): compute it whole
+            if own_transaction:
+                session.commit()  # back from autocommit: the refresh needs a transaction
             learner_progress.refresh(session, attempt.user_id, quiz.lesson)
         return bool(closed)
     if session.execute(_CLOSE_OPEN_ATTEMPT, {"attempt_id": attempt.id, **closing}).rowcount != 1:
