@@ -4,7 +4,10 @@ dropped connection."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import re
+import threading
 
 import pytest
 from sqlalchemy import bindparam, select, text, update
@@ -20,6 +23,7 @@ from learnapp.db import (
     get_engine,
     get_session,
     reads,
+    writers_lock_path,
 )
 from learnapp.models import User
 from tests.conftest import SECTIONS, statements_listened
@@ -144,3 +148,63 @@ def test_a_direct_query_returns_plain_rows_and_is_counted(app, client, create_us
         assert query.all(reads(), email="user1@example.com") == [(user.id, "Ada Learner")]
         assert query.first(reads(), email="nobody@example.com") is None
     assert len(seen) == 2 and all("FROM users" in s for s in seen)
+
+
+def writers_turn_taken(app) -> bool:
+    """Whether some session holds the SQLite writers' turn (the lock file beside the database)."""
+    probe = os.open(writers_lock_path(get_engine(app).url.database), os.O_RDWR | os.O_CREAT)
+    try:
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(probe)  # releases the probe's own lock, if it got it
+    return False
+
+
+def test_a_sqlite_writer_holds_its_turn_until_its_transaction_ends(app):
+    if on_postgresql(app):
+        pytest.skip("PostgreSQL runs writers side by side")
+    with app.test_request_context("/", method="POST"):
+        session = get_session()
+        for end in (session.commit, session.rollback):
+            begin_write(session)
+            assert writers_turn_taken(app)
+            end()
+            assert not writers_turn_taken(app)
+        begin_write(session)
+        assert writers_turn_taken(app)
+    assert not writers_turn_taken(app)  # the request's end closed the session
+
+
+def test_a_second_sqlite_writer_waits_for_the_first(app, create_user, db):
+    if on_postgresql(app):
+        pytest.skip("PostgreSQL runs writers side by side")
+    user = create_user()
+    first_writing, second_wrote = threading.Event(), threading.Event()
+    release = threading.Event()
+
+    def write(name: str, first: bool) -> None:
+        with app.test_request_context("/", method="POST"):
+            session = get_session()
+            begin_write(session)
+            session.get_one(User, user.id).name = name
+            session.flush()
+            if first:
+                first_writing.set()
+                release.wait(timeout=10)
+            session.commit()
+            if not first:
+                second_wrote.set()
+
+    first = threading.Thread(target=write, args=("First", True))
+    first.start()
+    assert first_writing.wait(timeout=10)
+    second = threading.Thread(target=write, args=("Second", False))
+    second.start()
+    assert not second_wrote.wait(timeout=0.5)  # queued behind the first
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert second_wrote.is_set()
+    assert db.scalar(select(User.name).where(User.id == user.id)) == "Second"
