@@ -340,6 +340,37 @@ def test_rebuild_follows_reordered_sections(app, app_config, client, learner, db
 # --- Two changes to one learner at once (PostgreSQL) --------------------------------------
 
 
+def overlapping(app: Flask, first_change: Any, second_change: Any) -> None:
+    """Run two changes, each in a transaction of its own thread: the second starts while the
+    first holds its transaction open (uncommitted) for half a second, so on PostgreSQL it
+    must wait for the first to commit. Each change is called with the thread's session."""
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def change(make_change: Any, hold: bool) -> None:
+        try:
+            with app.app_context():
+                session = get_session()
+                make_change(session)
+                if hold:
+                    holding.set()
+                    release.wait(timeout=10)
+                session.commit()
+        except BaseException as error:  # reported below, in the test's thread
+            errors.append(error)
+
+    first = threading.Thread(target=change, args=(first_change, True))
+    first.start()
+    assert holding.wait(timeout=10)
+    second = threading.Thread(target=change, args=(second_change, False))
+    second.start()
+    second.join(timeout=0.5)  # it waits for the first to commit
+    release.set()
+    first.join(timeout=10)
+    second.join(timeout=10)
+    assert not errors, errors
+
+
 def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
     """Each refresh reads the raw tables as its statement's snapshot shows them: without a
     lock, the second of two overlapping transactions would write a row missing the first's
@@ -348,31 +379,13 @@ def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
         pytest.skip("only PostgreSQL runs two write transactions at once")
     learner = create_user(email="ada@example.com")
     lesson = app.extensions["learnapp.content"].lessons[LESSON]
-    first_refreshed, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
 
-    def read(section: int, hold: bool) -> None:
-        try:
-            with app.app_context():
-                session = get_session()
-                progress.mark_read(session, learner.id, lesson, lesson.sections[section])
-                if hold:
-                    first_refreshed.set()
-                    release.wait(timeout=10)
-                session.commit()
-        except BaseException as error:  # reported below, in the test's thread
-            errors.append(error)
+    def read(section: int) -> Any:
+        return lambda session: progress.mark_read(
+            session, learner.id, lesson, lesson.sections[section]
+        )
 
-    first = threading.Thread(target=read, args=(0, True))
-    first.start()
-    assert first_refreshed.wait(timeout=10)
-    second = threading.Thread(target=read, args=(1, False))
-    second.start()
-    second.join(timeout=0.5)  # it waits for the first to commit
-    release.set()
-    first.join(timeout=10)
-    second.join(timeout=10)
-    assert not errors, errors
+    overlapping(app, read(0), read(1))
     row = stored(db, learner.id)
     assert (row["read_count"], row["read_mask"]) == (2, 0b11)
 
@@ -390,35 +403,18 @@ def test_a_submit_and_a_refresh_at_once_both_count(app, client, learner, db, hel
     attempt = fetch(db, start(client))
     db.close()
     responses = {entry["id"]: right_response(quiz.question(entry["id"])) for entry in attempt.drawn}
-    holding, release = threading.Event(), threading.Event()
-    errors: list[BaseException] = []
 
-    def change(kind: str, hold: bool) -> None:
-        try:
-            with app.app_context():
-                session = get_session()
-                if kind == "submit":
-                    assert attempts.submit(session, attempt, quiz, responses)
-                else:
-                    learner_progress.refresh(session, learner.id, LESSON)
-                if hold:
-                    holding.set()
-                    release.wait(timeout=10)
-                session.commit()
-        except BaseException as error:  # reported below, in the test's thread
-            errors.append(error)
+    def submit(session: Session) -> None:
+        session.connection()  # in a transaction held open, not a statement on its own
+        assert attempts.submit(session, attempt, quiz, responses)
 
-    other = "refresh" if held_first == "submit" else "submit"
-    first = threading.Thread(target=change, args=(held_first, True))
-    first.start()
-    assert holding.wait(timeout=10)
-    second = threading.Thread(target=change, args=(other, False))
-    second.start()
-    second.join(timeout=0.5)  # it waits for the first to commit
-    release.set()
-    first.join(timeout=10)
-    second.join(timeout=10)
-    assert not errors, errors
+    def refresh(session: Session) -> None:
+        learner_progress.refresh(session, learner.id, LESSON)
+
+    if held_first == "submit":
+        overlapping(app, submit, refresh)
+    else:
+        overlapping(app, refresh, submit)
     row = stored(db, learner.id)
     assert (row["best"], row["passed"]) == (100, True)
     assert row == computed(app, db, [learner.id])[learner.id]
