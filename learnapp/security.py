@@ -115,7 +115,7 @@ def load_user(user_id: str) -> SignedIn | None:
 def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]] | None:
     """Sign the request in, as flask-login's user loader would, and read the page's own rows
     in the same statement: on PostgreSQL each statement is a round trip, and the busiest
-    pages (a lesson section, a certificate download) can do with one.
+    requests (lesson pages, a certificate download, a quiz submit) can do with one.
 
     `query` is a `signed_in_select(...)` with the page's tables outer-joined, so that the
     user's row comes back even when the page has none. Returns the page's columns of each row

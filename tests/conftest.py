@@ -74,6 +74,17 @@ def postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
+def only_on(backend: str) -> pytest.MarkDecorator:
+    """A test about one database's own behaviour runs on that one alone: not skipped on the
+    other (so `.ci/run` skips nothing), and left out where that database is not configured."""
+    missing = pytest.mark.skip(reason=f"{backend} is not configured (LEARNAPP_TEST_DATABASE_URL)")
+    return pytest.mark.parametrize(
+        "database_url",
+        [pytest.param(backend, marks=() if backend in BACKENDS else missing)],
+        indirect=True,
+    )
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
     if request.param == "sqlite":

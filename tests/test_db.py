@@ -26,7 +26,7 @@ from learnapp.db import (
     writers_lock_path,
 )
 from learnapp.models import User
-from tests.conftest import SECTIONS, statements_listened
+from tests.conftest import SECTIONS, only_on, statements_listened
 from tests.test_learner_progress import recorded_get
 
 
@@ -87,10 +87,6 @@ def test_a_page_view_sends_no_transaction_statements(app, client, learner):
     assert not [s for s in page.statements if re.match(r"\s*(BEGIN|COMMIT|ROLLBACK)", s, re.I)]
 
 
-def on_postgresql(app) -> bool:
-    return get_engine(app).dialect.name == "postgresql"
-
-
 def terminate_backend(app, connection) -> None:
     """Drop one pooled connection from the server's side, as a restart or a proxy would."""
     pid = connection.connection.driver_connection.info.backend_pid
@@ -98,9 +94,8 @@ def terminate_backend(app, connection) -> None:
         admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
 
 
+@only_on("postgresql")
 def test_a_pooled_connection_idle_too_long_is_pinged_and_replaced(app, monkeypatch):
-    if not on_postgresql(app):
-        pytest.skip("SQLite has no server to drop a connection")
     monkeypatch.setattr(db_module, "IDLE_BEFORE_PING", 0.0)
     with app.test_request_context("/", method="GET"):
         terminate_backend(app, reads())
@@ -109,9 +104,8 @@ def test_a_pooled_connection_idle_too_long_is_pinged_and_replaced(app, monkeypat
         assert reads().execute(text("SELECT 1")).scalar() == 1
 
 
+@only_on("postgresql")
 def test_a_connection_in_steady_use_is_not_pinged(app, monkeypatch):
-    if not on_postgresql(app):
-        pytest.skip("SQLite connections are files: nothing to ping")
     pings = []
     dialect = get_engine(app).dialect
     monkeypatch.setattr(type(dialect), "do_ping", lambda self, conn: pings.append(conn) or True)
@@ -121,9 +115,8 @@ def test_a_connection_in_steady_use_is_not_pinged(app, monkeypatch):
     assert pings == []
 
 
+@only_on("postgresql")
 def test_a_direct_query_gives_up_a_dropped_connection(app, create_user, monkeypatch):
-    if not on_postgresql(app):
-        pytest.skip("SQLite has no server to drop a connection")
     user = create_user()
     query = DirectQuery(select(User.__table__.c.name).where(User.__table__.c.id == user.id))
     with app.test_request_context("/", method="GET"):
@@ -162,9 +155,8 @@ def writers_turn_taken(app) -> bool:
     return False
 
 
+@only_on("sqlite")  # PostgreSQL runs writers side by side
 def test_a_sqlite_writer_holds_its_turn_until_its_transaction_ends(app):
-    if on_postgresql(app):
-        pytest.skip("PostgreSQL runs writers side by side")
     with app.test_request_context("/", method="POST"):
         session = get_session()
         for end in (session.commit, session.rollback):
@@ -177,9 +169,8 @@ def test_a_sqlite_writer_holds_its_turn_until_its_transaction_ends(app):
     assert not writers_turn_taken(app)  # the request's end closed the session
 
 
+@only_on("sqlite")
 def test_a_second_sqlite_writer_waits_for_the_first(app, create_user, db):
-    if on_postgresql(app):
-        pytest.skip("PostgreSQL runs writers side by side")
     user = create_user()
     first_writing, second_wrote = threading.Event(), threading.Event()
     release = threading.Event()

@@ -30,7 +30,7 @@ from learnapp import (
 )
 from learnapp.db import begin_write, get_engine, get_session, utcnow
 from learnapp.models import Certificate, Cohort, LearnerProgress, SectionRead, User
-from tests.conftest import PASSWORD, SECTIONS, statements_listened
+from tests.conftest import PASSWORD, SECTIONS, only_on, statements_listened
 from tests.test_instructor import (
     DAY,
     LESSON,
@@ -371,12 +371,11 @@ def overlapping(app: Flask, first_change: Any, second_change: Any) -> None:
     assert not errors, errors
 
 
+@only_on("postgresql")
 def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
     """Each refresh reads the raw tables as its statement's snapshot shows them: without a
     lock, the second of two overlapping transactions would write a row missing the first's
     change. (SQLite's writers never overlap: BEGIN IMMEDIATE.)"""
-    if not app.config["DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("only PostgreSQL runs two write transactions at once")
     learner = create_user(email="ada@example.com")
     lesson = app.extensions["learnapp.content"].lessons[LESSON]
 
@@ -391,11 +390,10 @@ def test_two_transactions_changing_one_learner_both_count(app, create_user, db):
 
 
 @pytest.mark.parametrize("held_first", ["submit", "refresh"])
+@only_on("postgresql")
 def test_a_submit_and_a_refresh_at_once_both_count(app, client, learner, db, held_first):
     """A submit folds its attempt into the row, where a refresh recomputes the row from a
     snapshot: whichever comes first, the other waits, and the row misses nothing."""
-    if not app.config["DATABASE_URL"].startswith("postgresql"):
-        pytest.skip("only PostgreSQL runs two write transactions at once")
     catalogue = app.extensions["learnapp.content"]
     quiz = catalogue.final_quiz(LESSON)
     read_all_sections(client)

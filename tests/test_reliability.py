@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from learnapp import attempts, certificates, create_app, grading
 from learnapp.db import get_engine
 from learnapp.models import Answer, Certificate, QuizAttempt, SectionRead, User
-from tests.conftest import CSRFClient, statements_listened
+from tests.conftest import CSRFClient, only_on, statements_listened
 from tests.test_quizzes import (
     FINAL,
     LESSON,
@@ -222,8 +222,9 @@ def test_a_fault_while_issuing_leaves_no_certificate_and_a_retry_issues_one(
 
 @pytest.fixture
 def sqlite_app(app):
-    if not app.config["DATABASE_URL"].startswith("sqlite"):
-        pytest.skip("flask backup and restore are for SQLite; PostgreSQL uses pg_dump")
+    """flask backup and restore are for SQLite (PostgreSQL uses pg_dump): tests that take
+    this app run on SQLite only (`only_on`)."""
+    assert app.config["DATABASE_URL"].startswith("sqlite")
     return app
 
 
@@ -292,6 +293,7 @@ class Writer(threading.Thread):
         assert self.users >= users, "the writer did not get going"
 
 
+@only_on("sqlite")
 def test_backup_of_a_live_database_is_whole_and_restores(sqlite_app, runner, tmp_path, db):
     app = sqlite_app
     live = live_path(app)
@@ -353,6 +355,7 @@ def test_backup_of_a_live_database_is_whole_and_restores(sqlite_app, runner, tmp
     assert db.scalar(select(func.count()).select_from(SectionRead)) == copied["section_reads"]
 
 
+@only_on("sqlite")
 def test_backup_refuses_to_overwrite_a_file(sqlite_app, runner, tmp_path):
     target = tmp_path / "precious.sqlite3"
     target.write_bytes(b"not to be lost")
@@ -362,6 +365,7 @@ def test_backup_refuses_to_overwrite_a_file(sqlite_app, runner, tmp_path):
     assert target.read_bytes() == b"not to be lost"
 
 
+@only_on("sqlite")
 def test_restore_asks_for_confirmation(sqlite_app, runner, tmp_path):
     target = tmp_path / "copy.sqlite3"
     assert runner.invoke(args=["backup", str(target)]).exit_code == 0
