@@ -112,15 +112,15 @@ def load_user(user_id: str) -> SignedIn | None:
     return _signed_in(_SIGNED_IN.first(reads(), id=identity[0]), identity[1])
 
 
-def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]] | None:
+def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
     """Sign the request in, as flask-login's user loader would, and read the page's own rows
     in the same statement: on PostgreSQL each statement is a round trip, and the busiest
     requests (lesson pages, a certificate download, a quiz submit) can do with one.
 
     `query` is a `signed_in_select(...)` with the page's tables outer-joined, so that the
     user's row comes back even when the page has none. Returns the page's columns of each row
-    (all None when the join found nothing), or None when nobody is signed in: then the view
-    answers `login_manager.unauthorized()`, as `login_required` would.
+    (all None when the join found nothing). When nobody is signed in, the request ends as
+    `login_required` would end it (`login_manager.unauthorized()`: to the login page).
     """
     identity = _session_identity(session.get("_user_id") or "")
     if identity is not None and "_login_user" not in g:
@@ -132,10 +132,10 @@ def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]] |
             return [row[_SIGNED_IN_FIELDS:] for row in rows]
     # Signed in some other way (a remember-me cookie), or not at all: the usual way, then
     # the page's rows on their own.
-    if not current_user.is_authenticated:
-        return None
-    rows = query.all(reads(), id=current_user.id, **params)
-    return [row[_SIGNED_IN_FIELDS:] for row in rows] or None
+    rows = query.all(reads(), id=current_user.id, **params) if current_user.is_authenticated else []
+    if not rows:
+        abort(login_manager.unauthorized())
+    return [row[_SIGNED_IN_FIELDS:] for row in rows]
 
 
 def account_row(db: Session) -> User:

@@ -11,7 +11,7 @@ from learnapp import attempts, certificates, grading
 from learnapp.db import begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
-from learnapp.security import load_user_with, login_manager
+from learnapp.security import load_user_with
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quizzes")
@@ -154,8 +154,6 @@ def submit(attempt_id):
     # The busiest write: the signed-in user and the attempt in one statement, outside the
     # write transaction.
     rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
-    if rows is None:
-        return login_manager.unauthorized()
     # Someone else's attempt does not exist, as far as this learner can tell.
     attempt = attempts.submitted_attempt(rows) or abort(404)
     if attempt.state != "in_progress":
