@@ -301,6 +301,17 @@ _CLOSE_OPEN_ATTEMPT = _attempts.update().where(
 )
 _INSERT_ANSWERS = _answers.insert()
 _ANSWERED = ("question_id", "section", "position", "response", "score", "points", "correct")
+# The attempt's columns a submit sets.
+_CLOSED = (
+    "state",
+    "submitted_at",
+    "score",
+    "points",
+    "percent",
+    "passed",
+    "critical_missed",
+    "by_section",
+)
 
 
 def _submit_as_one_statement() -> Select[Any]:
@@ -309,9 +320,7 @@ def _submit_as_one_statement() -> Select[Any]:
     progress row and raise their cohorts' versions. Returns how many attempts it closed and
     how many progress rows it counted them in (0 or 1 each)."""
     closed = (
-        _attempts.update()
-        .where(_attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress")
-        .values(
+        _CLOSE_OPEN_ATTEMPT.values(
             {name: bindparam(f"closed_{name}", type_=_attempts.c[name].type) for name in _CLOSED}
         )
         .returning(_attempts.c.id, _attempts.c.user_id)
@@ -347,17 +356,6 @@ def _submit_as_one_statement() -> Select[Any]:
     ).add_cte(answered, touched)
 
 
-# The attempt's columns a submit sets.
-_CLOSED = (
-    "state",
-    "submitted_at",
-    "score",
-    "points",
-    "percent",
-    "passed",
-    "critical_missed",
-    "by_section",
-)
 _SUBMIT_AS_ONE_STATEMENT = _submit_as_one_statement()
 
 

@@ -134,7 +134,7 @@ def _ping_after_idle(engine: Engine) -> None:
     """Check a pooled connection only when it has sat idle: `pool_pre_ping` pings on every
     checkout, a round trip that cost a busy page more than its own query. A connection in
     steady use was alive a moment ago; after a database restart, a request that meets a
-    dropped connection fails once, and SQLAlchemy then replaces the whole pool."""
+    dropped connection fails once, and that connection is replaced."""
 
     @event.listens_for(engine, "checkin")
     def remember_when(_dbapi_connection: Any, record: Any) -> None:
@@ -235,10 +235,10 @@ def init_app(app: Flask) -> None:
 def reads() -> Connection:
     """The request's connection for reads outside any transaction, opened on first use.
 
-    The busiest reads (the signed-in user, a lesson's reads, a stored PDF) run here as Core
-    statements: an ORM session costs more than they do. A GET request's session reads
-    through this same connection; in a request that writes, these reads are outside its
-    transaction, as if made just before it."""
+    The busiest reads (the signed-in user with a lesson's reads, a stored PDF or the attempt
+    being submitted) run here as `DirectQuery`s: an ORM session costs more than they do. A
+    GET request's session reads through this same connection; in a request that writes,
+    these reads are outside its transaction, as if made just before it."""
     if "db_reads" not in g:
         g.db_reads = current_app.extensions["learnapp.reader"].connect()
     return g.db_reads

@@ -163,18 +163,15 @@ def refresh(session: Session, user_id: int | None, lesson: str) -> None:
 
 
 _LOCK = select(func.pg_advisory_xact_lock(LOCK_CLASS, bindparam("user_id")))
+_progress = LearnerProgress.__table__
 _LOCK_ROW = (
-    select(LearnerProgress.__table__.c.user_id)
-    .where(
-        LearnerProgress.__table__.c.user_id == bindparam("user_id"),
-        LearnerProgress.__table__.c.lesson == bindparam("lesson"),
-    )
+    select(_progress.c.user_id)
+    .where(_progress.c.user_id == bindparam("user_id"), _progress.c.lesson == bindparam("lesson"))
     .with_for_update()
 )
 
 # A closed attempt folded into a row, as `aggregate` would count it: the best percent, a
 # pass, a critical miss until a pass, the latest activity. SET reads the row's old values.
-_progress = LearnerProgress.__table__
 _percent, _at = bindparam("attempt_percent"), bindparam("attempt_at", type_=UTCDateTime())
 _passed = bindparam("attempt_passed", type_=Boolean())
 _CLOSED_ATTEMPT_COUNTED = {
@@ -196,17 +193,6 @@ _ADD_CLOSED_ATTEMPT = (
     update(_progress)
     .where(_progress.c.user_id == bindparam("learner"), _progress.c.lesson == bindparam("slug"))
     .values(_CLOSED_ATTEMPT_COUNTED)
-)
-_cohorts, _enrolments = Cohort.__table__, Enrolment.__table__.c
-_TOUCH_COHORTS_OF_LEARNER = (
-    update(_cohorts)
-    .where(
-        _cohorts.c.lesson == bindparam("slug"),
-        _cohorts.c.id.in_(
-            select(_enrolments.cohort_id).where(_enrolments.user_id == bindparam("learner"))
-        ),
-    )
-    .values(progress_version=_cohorts.c.progress_version + 1)
 )
 
 
@@ -236,7 +222,7 @@ def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
     """Count a just-closed attempt (closed_attempt_parameters) in the learner's row with one
     UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
     the submit is the busiest write. The row exists from the attempt's start; where it does
-    not, or the quiz no longer counts, the row is computed whole."""
+    not, the row is computed whole. Only for a quiz that `counts_in_place`."""
     user_id, lesson = parameters["learner"], parameters["slug"]
     found = session.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount == 1
     if not found:
@@ -257,19 +243,10 @@ def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
         .returning(_progress.c.user_id)
         .cte("counted")
     )
-    touched = (
-        update(_cohorts)
-        .where(
-            _cohorts.c.lesson == bindparam("slug"),
-            _cohorts.c.id.in_(
-                select(_enrolments.cohort_id).join(
-                    counted, counted.c.user_id == _enrolments.user_id
-                )
-            ),
-        )
-        .values(progress_version=_cohorts.c.progress_version + 1)
-        .cte("touched")
-    )
+    touched = _touch(
+        Cohort.lesson == bindparam("slug"),
+        Cohort.id.in_(cohorts_of(select(counted.c.user_id))),
+    ).cte("touched")
     return counted, touched
 
 
@@ -342,6 +319,12 @@ def touch_cohorts(session: Session, *where: Any) -> None:
 def _touch(*where: Any) -> Any:
     cohorts = Cohort.__table__
     return update(cohorts).where(*where).values(progress_version=cohorts.c.progress_version + 1)
+
+
+# add_closed_attempt's: the cohorts of the learner bound as `learner`, in the lesson `slug`.
+_TOUCH_COHORTS_OF_LEARNER = _touch(
+    Cohort.lesson == bindparam("slug"), Cohort.id.in_(cohorts_of([bindparam("learner")]))
+)
 
 
 def refresh_lesson(session: Session, lesson: Lesson, quiz: Quiz | None) -> int:
