@@ -24,6 +24,7 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -356,7 +357,7 @@ def _submit_as_one_statement() -> Select[Any]:
     ).add_cte(answered, touched)
 
 
-_SUBMIT_AS_ONE_STATEMENT = _submit_as_one_statement()
+_SUBMIT_AS_ONE_STATEMENT = DirectQuery(_submit_as_one_statement())
 
 
 def submit(
@@ -364,11 +365,17 @@ def submit(
     attempt: QuizAttempt | SubmittedAttempt,
     quiz: Quiz,
     responses: Mapping[str, Any],
+    autocommit: Connection | None = None,
 ) -> bool:
     """Grade and close the attempt; False if it was already closed (a double submit).
 
     The close is conditional (`state = 'in_progress'`), so of two simultaneous submits
     exactly one wins, and only the winner writes answers and counts the attempt.
+
+    On PostgreSQL the submit is one statement. Given `autocommit` (a connection outside any
+    transaction: the request's `db.autocommit()`) and a session with no transaction open,
+    it runs there as a transaction of its own, with no BEGIN and COMMIT round trips;
+    otherwise in the session's transaction, which the caller commits.
     """
     questions = [quiz.question(entry["id"]) for entry in attempt.drawn]
     grades = [grading.grade(q, responses.get(q.id)) for q in questions]
@@ -385,23 +392,15 @@ def submit(
     )
     in_place = learner_progress.counts_in_place(quiz)
     if in_place and session.get_bind().dialect.name == "postgresql":
-        own_transaction = not session.in_transaction()
-        if own_transaction:
-            # Nothing else is in this transaction: the statement can be one by itself (each
-            # statement is atomic), which spares the BEGIN and COMMIT round trips.
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        closed, counted = session.execute(
-            _SUBMIT_AS_ONE_STATEMENT,
-            {
-                "attempt_id": attempt.id,
-                **{f"closed_{name}": value for name, value in closing.items()},
-                "answers": [{k: v for k, v in a.items() if k != "attempt_id"} for a in answers],
-                **counting,
-            },
-        ).one()
+        on_its_own = autocommit is not None and not session.in_transaction()
+        closed, counted = _SUBMIT_AS_ONE_STATEMENT.all(
+            autocommit if on_its_own else session.connection(),
+            attempt_id=attempt.id,
+            **{f"closed_{name}": value for name, value in closing.items()},
+            answers=[{k: v for k, v in a.items() if k != "attempt_id"} for a in answers],
+            **counting,
+        )[0]
         if closed and not counted:  # no row yet (a bulk-loaded attempt): compute it whole
-            if own_transaction:
-                session.commit()  # back from autocommit: the refresh needs a transaction
             learner_progress.refresh(session, attempt.user_id, quiz.lesson)
         return bool(closed)
     if session.execute(_CLOSE_OPEN_ATTEMPT, {"attempt_id": attempt.id, **closing}).rowcount != 1:

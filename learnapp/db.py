@@ -62,7 +62,7 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
-def _configure_sqlite(engine: Engine, reads_only: bool) -> None:
+def _configure_sqlite(engine: Engine, autocommit: bool) -> None:
     # pysqlite's own transaction handling would defer BEGIN past our control; we emit it.
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -74,7 +74,7 @@ def _configure_sqlite(engine: Engine, reads_only: bool) -> None:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
-    if reads_only:
+    if autocommit:
         return  # no BEGIN, ever: each statement reads the latest committed data
 
     @event.listens_for(engine, "begin")
@@ -106,20 +106,21 @@ def _refuse_flushes(session: Session, _context: Any, _instances: Any) -> None:
         raise ReadOnlyError("A GET request does not write: use a POST and begin_write().")
 
 
-def make_engine(url: str, *, reads_only: bool = False, **options: Any) -> Engine:
+def make_engine(url: str, *, autocommit: bool = False, **options: Any) -> Engine:
     """An engine for the URL, with SQLite made safe for several workers.
 
-    `reads_only`: the engine of reads outside any transaction (`reads()`, a GET request's
-    session). Its connections stay in autocommit for their whole life (PostgreSQL's
-    AUTOCOMMIT, SQLite without BEGIN), so handing one out and taking it back costs no
-    switching of modes and no rollback."""
-    if reads_only:
+    `autocommit`: the engine of statements outside any transaction (`autocommit()`: the
+    busiest reads, a GET request's session, and the one-statement PostgreSQL submit). Its
+    connections stay in autocommit for their whole life (PostgreSQL's AUTOCOMMIT, SQLite
+    without BEGIN), so handing one out and taking it back costs no switching of modes and
+    no rollback."""
+    if autocommit:
         options = {"pool_reset_on_return": None, **options}
         if not url.startswith("sqlite"):
             options["isolation_level"] = "AUTOCOMMIT"
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
-        _configure_sqlite(engine, reads_only)
+        _configure_sqlite(engine, autocommit)
         return engine
     engine = create_engine(url, **options)
     _ping_after_idle(engine)
@@ -215,7 +216,7 @@ def _end_writers_turn(session: Session) -> None:
 def init_app(app: Flask) -> None:
     engine = make_engine(app.config["DATABASE_URL"])
     app.extensions["learnapp.engine"] = engine
-    app.extensions["learnapp.reader"] = make_engine(app.config["DATABASE_URL"], reads_only=True)
+    app.extensions["learnapp.autocommit"] = make_engine(app.config["DATABASE_URL"], autocommit=True)
     app.extensions["learnapp.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
     app.extensions["learnapp.reader_sessionmaker"] = sessionmaker(
         class_=ReaderSession, expire_on_commit=False
@@ -227,32 +228,36 @@ def init_app(app: Flask) -> None:
         session = g.pop("db_session", None)
         if session is not None:
             session.close()
-        connection = g.pop("db_reads", None)
+        connection = g.pop("db_autocommit", None)
         if connection is not None:
             connection.close()
 
 
-def reads() -> Connection:
-    """The request's connection for reads outside any transaction, opened on first use.
+def autocommit() -> Connection:
+    """The request's connection outside any transaction, opened on first use: each statement
+    on it is a transaction of its own.
 
-    The busiest reads (the signed-in user with a lesson's reads, a stored PDF or the attempt
-    being submitted) run here as `DirectQuery`s: an ORM session costs more than they do. A
-    GET request's session reads through this same connection; in a request that writes,
-    these reads are outside its transaction, as if made just before it."""
-    if "db_reads" not in g:
-        g.db_reads = current_app.extensions["learnapp.reader"].connect()
-    return g.db_reads
+    For reads that need no transaction: the busiest (the signed-in user with a lesson's
+    reads, a stored PDF or the attempt being submitted) run here as `DirectQuery`s, since an
+    ORM session costs more than they do, and a GET request's session reads through this same
+    connection. In a request that writes, these reads are outside its transaction, as if made
+    just before it. And for a write that is a single statement, atomic by itself: the quiz
+    submit on PostgreSQL, spared the BEGIN and COMMIT round trips."""
+    if "db_autocommit" not in g:
+        g.db_autocommit = current_app.extensions["learnapp.autocommit"].connect()
+    return g.db_autocommit
 
 
 class DirectQuery:
-    """A SELECT that runs on most requests (the signed-in user, a lesson's reads, a stored
-    PDF, the attempt being submitted), compiled once per dialect and executed on the driver's
-    own cursor.
+    """A statement that runs on most requests (the signed-in user, a lesson's reads, a stored
+    PDF, the attempt being submitted; on PostgreSQL the submit itself), compiled once per
+    dialect and executed on the driver's own cursor.
 
     SQLAlchemy's work around each execution (result metadata from the cursor, parameter
     processing, connection events) costs more than these indexed lookups: about 25 µs a
-    statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few hundred.
-    Values are converted as the columns' types convert them (dates, JSON); rows are plain
+    statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few hundred
+    (and for the submit's statement, with its many parameters, several hundred). Parameters
+    and results are converted as their types convert them (dates, JSON); rows are plain
     tuples. Statement listeners (`before_cursor_execute`: the tests' and the benchmark's
     counters) still see each statement.
     """
@@ -263,11 +268,17 @@ class DirectQuery:
 
     def _compile(self, dialect: Any) -> _Compiled:
         compiled = self.statement.compile(dialect=dialect)
+        processors = {
+            name: process
+            for name, bind in compiled.binds.items()
+            if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
         return _Compiled(
             sql=compiled.string,
             order=tuple(compiled.positiontup) if dialect.positional else None,
             # Values written into the statement (`column == 3`); bindparam(name)s come per call.
             fixed={name: value for name, value in compiled.params.items() if value is not None},
+            processors=processors,
             converters=None,
         )
 
@@ -286,6 +297,14 @@ class DirectQuery:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
         if compiled.fixed:
             params = {**compiled.fixed, **params}
+        if compiled.processors:
+            # As the parameters' types prepare them for the driver (JSON, for one).
+            params = {
+                name: value
+                if (process := compiled.processors.get(name)) is None
+                else process(value)
+                for name, value in params.items()
+            }
         values = params if compiled.order is None else tuple(params[n] for n in compiled.order)
         pooled = connection.connection
         # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
@@ -333,6 +352,7 @@ class _Compiled(NamedTuple):
     sql: str
     order: tuple[str, ...] | None  # parameter names in order, for positional drivers
     fixed: dict[str, Any]
+    processors: dict[str, Callable[[Any], Any]]  # bind parameters' conversions, by name
     converters: tuple[Callable[[Any], Any] | None, ...] | None  # known after a first run
 
 
@@ -340,7 +360,7 @@ def get_session() -> Session:
     """The request's session, opened on first use: a reader for GET and HEAD requests."""
     if "db_session" not in g:
         if has_request_context() and request.method in ("GET", "HEAD"):
-            g.db_session = current_app.extensions["learnapp.reader_sessionmaker"](bind=reads())
+            g.db_session = current_app.extensions["learnapp.reader_sessionmaker"](bind=autocommit())
         else:
             g.db_session = current_app.extensions["learnapp.sessionmaker"]()
     return g.db_session
@@ -353,13 +373,13 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 def engines(app: Flask) -> tuple[Engine, Engine]:
     """Both of the app's engines, writes and reads: for statement listeners."""
-    return app.extensions["learnapp.engine"], app.extensions["learnapp.reader"]
+    return app.extensions["learnapp.engine"], app.extensions["learnapp.autocommit"]
 
 
 def dispose(app: Flask) -> None:
     """Close every pooled connection of the app's engines (a test's end, a forked worker)."""
     app.extensions["learnapp.engine"].dispose()
-    app.extensions["learnapp.reader"].dispose()
+    app.extensions["learnapp.autocommit"].dispose()
 
 
 def dialect_insert(session: Session, table: Any) -> Any:

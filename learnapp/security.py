@@ -29,7 +29,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from learnapp.db import DirectQuery, reads
+from learnapp.db import DirectQuery, autocommit
 from learnapp.models import Cohort, Enrolment, Person, User
 
 login_manager = LoginManager()
@@ -109,7 +109,7 @@ def load_user(user_id: str) -> SignedIn | None:
     identity = _session_identity(user_id)
     if identity is None:
         return None
-    return _signed_in(_SIGNED_IN.first(reads(), id=identity[0]), identity[1])
+    return _signed_in(_SIGNED_IN.first(autocommit(), id=identity[0]), identity[1])
 
 
 def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
@@ -124,7 +124,7 @@ def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
     """
     identity = _session_identity(session.get("_user_id") or "")
     if identity is not None and "_login_user" not in g:
-        rows = query.all(reads(), id=identity[0], **params)
+        rows = query.all(autocommit(), id=identity[0], **params)
         user = _signed_in(rows[0] if rows else None, identity[1])
         if user is not None:
             # Where flask-login keeps the request's user (as LoginManager._load_user does).
@@ -132,7 +132,11 @@ def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
             return [row[_SIGNED_IN_FIELDS:] for row in rows]
     # Signed in some other way (a remember-me cookie), or not at all: the usual way, then
     # the page's rows on their own.
-    rows = query.all(reads(), id=current_user.id, **params) if current_user.is_authenticated else []
+    rows = (
+        query.all(autocommit(), id=current_user.id, **params)
+        if current_user.is_authenticated
+        else []
+    )
     if not rows:
         abort(login_manager.unauthorized())
     return [row[_SIGNED_IN_FIELDS:] for row in rows]

@@ -10,7 +10,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import JSON, bindparam, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -19,10 +19,10 @@ from learnapp.db import (
     DirectQuery,
     ReaderSession,
     ReadOnlyError,
+    autocommit,
     begin_write,
     get_engine,
     get_session,
-    reads,
     writers_lock_path,
 )
 from learnapp.models import User
@@ -98,10 +98,10 @@ def terminate_backend(app, connection) -> None:
 def test_a_pooled_connection_idle_too_long_is_pinged_and_replaced(app, monkeypatch):
     monkeypatch.setattr(db_module, "IDLE_BEFORE_PING", 0.0)
     with app.test_request_context("/", method="GET"):
-        terminate_backend(app, reads())
+        terminate_backend(app, autocommit())
     with app.test_request_context("/", method="GET"):
         # The dropped connection failed its ping: the pool handed out a new one.
-        assert reads().execute(text("SELECT 1")).scalar() == 1
+        assert autocommit().execute(text("SELECT 1")).scalar() == 1
 
 
 @only_on("postgresql")
@@ -111,7 +111,7 @@ def test_a_connection_in_steady_use_is_not_pinged(app, monkeypatch):
     monkeypatch.setattr(type(dialect), "do_ping", lambda self, conn: pings.append(conn) or True)
     for _ in range(3):
         with app.test_request_context("/", method="GET"):
-            reads().execute(text("SELECT 1"))
+            autocommit().execute(text("SELECT 1"))
     assert pings == []
 
 
@@ -120,12 +120,12 @@ def test_a_direct_query_gives_up_a_dropped_connection(app, create_user, monkeypa
     user = create_user()
     query = DirectQuery(select(User.__table__.c.name).where(User.__table__.c.id == user.id))
     with app.test_request_context("/", method="GET"):
-        terminate_backend(app, reads())
+        terminate_backend(app, autocommit())
         with pytest.raises(OperationalError):
-            query.first(reads())
+            query.first(autocommit())
     # Not returned to the pool broken: the next request gets a working connection.
     with app.test_request_context("/", method="GET"):
-        assert query.first(reads()) == ("Ada Learner",)
+        assert query.first(autocommit()) == ("Ada Learner",)
 
 
 def test_a_direct_query_returns_plain_rows_and_is_counted(app, client, create_user):
@@ -138,9 +138,17 @@ def test_a_direct_query_returns_plain_rows_and_is_counted(app, client, create_us
     seen = []
     listener = lambda _c, _k, statement, *_a: seen.append(statement)  # noqa: E731
     with statements_listened(app, listener), app.test_request_context("/", method="GET"):
-        assert query.all(reads(), email="user1@example.com") == [(user.id, "Ada Learner")]
-        assert query.first(reads(), email="nobody@example.com") is None
+        assert query.all(autocommit(), email="user1@example.com") == [(user.id, "Ada Learner")]
+        assert query.first(autocommit(), email="nobody@example.com") is None
     assert len(seen) == 2 and all("FROM users" in s for s in seen)
+
+
+def test_a_direct_query_prepares_its_parameters_as_their_types_do(app):
+    """A JSON parameter goes to the driver as JSON (SQLite and psycopg take no dict)."""
+    query = DirectQuery(select(bindparam("document", type_=JSON()).label("document")))
+    document = {"answers": [{"question_id": "q1", "response": None}], "score": 0.5}
+    with app.test_request_context("/", method="POST"):
+        assert query.first(autocommit(), document=document) == (document,)
 
 
 def writers_turn_taken(app) -> bool:

@@ -8,7 +8,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from learnapp import attempts, certificates, grading
-from learnapp.db import begin_write, get_session
+from learnapp.db import autocommit, begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
 from learnapp.security import load_user_with
@@ -169,9 +169,10 @@ def submit(attempt_id):
     except grading.InvalidResponse as error:
         abort(400, description=str(error))
     # The lock only now: reading and parsing need none, and the close is a conditional
-    # UPDATE, so of two racing submits exactly one records answers.
+    # UPDATE, so of two racing submits exactly one records answers. (On PostgreSQL the
+    # submit is one statement, a transaction of its own on the autocommit connection.)
     begin_write(db)
-    if not attempts.submit(db, attempt, quiz, responses):
+    if not attempts.submit(db, attempt, quiz, responses, autocommit=autocommit()):
         flash("This attempt was already submitted. Here is its result.", "warning")
     db.commit()
     return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
