@@ -23,9 +23,14 @@ class InvalidResponse(ValueError):
     """The submitted values name something that is not part of the question."""
 
 
+# Scores are exact: an int where no partial credit arises (most questions), a Fraction where
+# it does. Ints also cost far less than Fractions, and the submit grades on every request.
+Score = Fraction | int
+
+
 @dataclass(frozen=True)
 class Grade:
-    score: Fraction
+    score: Score
     points: int
 
     @property
@@ -93,33 +98,33 @@ def parse_response(question: Question, values: Any) -> Response:
     return [response[p] for p in positions] if any(response.values()) else None
 
 
-def _grade_single(q: Question, r: Response) -> Fraction:
-    return Fraction(r == q.answer)
+def _grade_single(q: Question, r: Response) -> Score:
+    return int(r == q.answer)
 
 
-def _grade_multiple(q: Question, r: Response) -> Fraction:
+def _grade_multiple(q: Question, r: Response) -> Score:
     ticked = set(r or ())
     distractors = {o.id for o in q.options} - q.answer
     earned = Fraction(len(ticked & q.answer), len(q.answer))
     lost = Fraction(len(ticked & distractors), len(distractors))
-    return max(Fraction(0), earned - lost)
+    return max(0, earned - lost)
 
 
-def _grade_true_false(q: Question, r: Response) -> Fraction:
-    return Fraction(r is q.answer)
+def _grade_true_false(q: Question, r: Response) -> Score:
+    return int(r is q.answer)
 
 
-def _grade_matching(q: Question, r: Response) -> Fraction:
+def _grade_matching(q: Question, r: Response) -> Score:
     r = r if isinstance(r, dict) else {}
     return Fraction(sum(r.get(p.id) == p.id for p in q.pairs), len(q.pairs))
 
 
-def _grade_ordering(q: Question, r: Response) -> Fraction:
+def _grade_ordering(q: Question, r: Response) -> Score:
     r = r if isinstance(r, list) else []
     return Fraction(sum(a == b.id for a, b in zip(r, q.items, strict=False)), len(q.items))
 
 
-GRADERS: dict[str, Callable[[Question, Response], Fraction]] = {
+GRADERS: dict[str, Callable[[Question, Response], Score]] = {
     "single": _grade_single,
     "multiple": _grade_multiple,
     "true_false": _grade_true_false,
@@ -130,7 +135,7 @@ GRADERS: dict[str, Callable[[Question, Response], Fraction]] = {
 
 def grade(question: Question, response: Response) -> Grade:
     """Score a parsed response; a blank response scores zero."""
-    fraction = Fraction(0) if response is None else GRADERS[question.type](question, response)
+    fraction = 0 if response is None else GRADERS[question.type](question, response)
     return Grade(score=fraction * question.points, points=question.points)
 
 
@@ -172,11 +177,11 @@ def practice_order(question: Question) -> list[str]:
 
 @dataclass(frozen=True)
 class Result:
-    score: Fraction
+    score: Score
     points: int
     pass_mark: int
     critical_missed: tuple[str, ...]
-    by_section: dict[str, tuple[Fraction, int]]
+    by_section: dict[str, tuple[Score, int]]
 
     @property
     def percent(self) -> float:
@@ -190,12 +195,12 @@ class Result:
 
 def result_of(questions: Sequence[Question], grades: Sequence[Grade], pass_mark: int) -> Result:
     """Total an attempt's grades: the mark, the critical questions missed, and per section."""
-    by_section: dict[str, tuple[Fraction, int]] = {}
+    by_section: dict[str, tuple[Score, int]] = {}
     for question, g in zip(questions, grades, strict=True):
-        score, points = by_section.get(question.section, (Fraction(0), 0))
+        score, points = by_section.get(question.section, (0, 0))
         by_section[question.section] = (score + g.score, points + g.points)
     return Result(
-        score=sum((g.score for g in grades), Fraction(0)),
+        score=sum(g.score for g in grades),
         points=sum(g.points for g in grades),
         pass_mark=pass_mark,
         critical_missed=tuple(
