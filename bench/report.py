@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import statistics
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
@@ -177,14 +178,25 @@ def _ratio_cell(run: dict[str, Any], name: str) -> str:
     return f"{shown} {_mark(ratio >= budget)}"
 
 
+def _machine_cell(run: dict[str, Any]) -> str:
+    """The machine, and how fast it served the trivial route: the ratios of runs are
+    comparable only on like machines (a trivial route at 2,000 req/s on one host, 4,500 on
+    another, with the ratios moving by as much as 0.05)."""
+    m = run["machine"]
+    cell = f"{m.get('cpu', m['arch'])}, {m['cores']} cores, Python {m['python']}"
+    trivial = [e["trivial_rps"] for e in run.get("scenarios", {}).values() if "trivial_rps" in e]
+    if trivial:
+        cell += f"; trivial route {statistics.median(trivial):,.0f} req/s"
+    return cell
+
+
 def table_row(run: dict[str, Any]) -> str:
     checks = verdicts(run)
     render = run.get("render") or {}
     sync = run.get("synchronized") or {}
-    m = run["machine"]
     cells = [
         run["date"],
-        f"{m['arch']}, {m['cores']} cores, Python {m['python']}",
+        _machine_cell(run),
         f"`{run['commit']}`",
         run["backend"],
         f"{run['configuration']['learners']:,}",
