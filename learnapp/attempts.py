@@ -397,7 +397,7 @@ def submit(
             autocommit if on_its_own else session.connection(),
             attempt_id=attempt.id,
             **{f"closed_{name}": value for name, value in closing.items()},
-            answers=[{k: v for k, v in a.items() if k != "attempt_id"} for a in answers],
+            answers=answers,  # json_to_recordset takes the columns it names (not attempt_id)
             **counting,
         )[0]
         if closed and not counted:  # no row yet (a bulk-loaded attempt): compute it whole

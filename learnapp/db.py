@@ -372,7 +372,7 @@ def get_engine(app: Flask | None = None) -> Engine:
 
 
 def engines(app: Flask) -> tuple[Engine, Engine]:
-    """Both of the app's engines, writes and reads: for statement listeners."""
+    """Both of the app's engines, transactions and autocommit: for statement listeners."""
     return app.extensions["learnapp.engine"], app.extensions["learnapp.autocommit"]
 
 

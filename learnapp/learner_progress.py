@@ -223,12 +223,10 @@ def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
     UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
     the submit is the busiest write. The row exists from the attempt's start; where it does
     not, the row is computed whole. Only for a quiz that `counts_in_place`."""
-    user_id, lesson = parameters["learner"], parameters["slug"]
-    found = session.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount == 1
-    if not found:
-        return refresh(session, user_id, lesson)
+    if session.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount != 1:
+        refresh(session, parameters["learner"], parameters["slug"])
+        return
     session.execute(_TOUCH_COHORTS_OF_LEARNER, parameters)
-    return None
 
 
 def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
