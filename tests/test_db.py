@@ -10,7 +10,7 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import JSON, bindparam, select, text, update
+from sqlalchemy import JSON, bindparam, event, select, text, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -85,6 +85,69 @@ def test_a_page_view_sends_no_transaction_statements(app, client, learner):
     assert "Mark as read" in page.text
     assert len(page.statements) == 1  # the signed-in user with the sections read
     assert not [s for s in page.statements if re.match(r"\s*(BEGIN|COMMIT|ROLLBACK)", s, re.I)]
+
+
+def driver_connection_of_a_request(app):
+    with app.test_request_context("/", method="GET"):
+        return autocommit().connection.driver_connection
+
+
+def test_the_next_request_reuses_the_autocommit_connection_without_a_checkout(app):
+    checkouts = []
+
+    def count_checkout(*_args):
+        checkouts.append(1)
+
+    engine = app.extensions["learnapp.autocommit"]
+    first = driver_connection_of_a_request(app)
+    event.listen(engine, "checkout", count_checkout)
+    try:
+        assert driver_connection_of_a_request(app) is first
+    finally:
+        event.remove(engine, "checkout", count_checkout)
+    assert checkouts == []
+
+
+def test_a_kept_connection_leaves_no_transaction_behind(app, create_user):
+    user = create_user()
+    with app.test_request_context("/", method="GET"):
+        connection = autocommit()
+        # Connection.execute begins a transaction in SQLAlchemy's own bookkeeping.
+        assert connection.execute(select(User.name).where(User.id == user.id)).scalar()
+        assert connection.in_transaction()
+    with app.test_request_context("/", method="GET"):
+        assert autocommit() is connection
+        assert not connection.in_transaction()
+
+
+def test_a_dropped_connection_is_not_kept(app):
+    with app.test_request_context("/", method="GET"):
+        dropped = autocommit()
+        dropped.invalidate()
+    with app.test_request_context("/", method="GET"):
+        assert autocommit() is not dropped
+    assert dropped.closed
+
+
+def test_no_more_connections_are_kept_than_the_pool_keeps(app):
+    engine = app.extensions["learnapp.autocommit"]
+    kept = app.extensions["learnapp.kept_connections"]
+    size = engine.pool.size()
+    with app.app_context():
+        connections = [kept.take() for _ in range(size + 2)]
+        for connection in connections:
+            kept.give_back(connection)
+    assert [c.closed for c in connections] == [False] * size + [True] * 2
+    kept.close_all()
+    assert all(c.closed for c in connections)
+
+
+def test_dispose_closes_the_kept_connections(app):
+    with app.test_request_context("/", method="GET"):
+        connection = autocommit()
+    assert not connection.closed
+    db_module.dispose(app)
+    assert connection.closed
 
 
 def terminate_backend(app, connection) -> None:
