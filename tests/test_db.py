@@ -60,6 +60,24 @@ def test_a_post_request_reads_and_writes_in_a_transaction(app, create_user, db):
     assert db.scalar(select(User.name).where(User.id == user.id)) == "Grace Hopper"
 
 
+def test_committing_a_session_that_began_nothing_begins_nothing(app):
+    """SQLAlchemy would begin a transaction only to commit it: CPU the busiest write spares."""
+    begun = []
+    with app.test_request_context("/", method="POST"):
+        session = get_session()
+        event.listen(session, "after_transaction_create", lambda *args: begun.append(args))
+        session.commit()
+    assert begun == []
+
+
+def test_a_session_with_an_added_object_still_commits_it(app, db):
+    with app.test_request_context("/", method="POST"):
+        session = get_session()
+        session.add(User(email="added@example.com", name="Added", password_hash="x"))
+        session.commit()
+    assert db.scalar(select(User.name).where(User.email == "added@example.com")) == "Added"
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_a_get_request_cannot_write(app, create_user, db, method):
     user = create_user()
