@@ -223,10 +223,11 @@ def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
     UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
     the submit is the busiest write. The row exists from the attempt's start; where it does
     not, the row is computed whole. Only for a quiz that `counts_in_place`."""
-    if session.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount != 1:
+    connection = session.connection()  # Core statements: no ORM execution path needed
+    if connection.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount != 1:
         refresh(session, parameters["learner"], parameters["slug"])
         return
-    session.execute(_TOUCH_COHORTS_OF_LEARNER, parameters)
+    connection.execute(_TOUCH_COHORTS_OF_LEARNER, parameters)
 
 
 def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
