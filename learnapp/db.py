@@ -291,18 +291,17 @@ class KeptConnections:
         self._idle: list[tuple[Connection, float]] = []
 
     def take(self) -> Connection:
-        while self._idle:
+        while True:
             try:
                 connection, idle_since = self._idle.pop()
-            except IndexError:  # another thread took the last one meanwhile
-                break
+            except IndexError:  # none kept (or another thread took the last one)
+                return self._engine.connect()
             if not self._ping or _alive_after_idle(
                 self._engine, connection.connection.dbapi_connection, idle_since
             ):
                 return connection
             connection.invalidate()
             connection.close()
-        return self._engine.connect()
 
     def give_back(self, connection: Connection) -> None:
         if connection.closed or connection.invalidated or len(self._idle) >= self._keep:
