@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 import unicodedata
 from datetime import UTC, datetime, timedelta
@@ -329,7 +330,9 @@ def test_the_pdf_carries_a_qr_code_of_the_verify_address(client, issued, db):
 
     (image,) = pypdf.PdfReader(io.BytesIO(stored(db, issued.code).pdf)).pages[0].images
     pixels = image.image.convert("L")  # grey levels: the dark colour is far below 128
-    expected = segno.make(f"{PUBLIC_URL}/verify/{issued.code}", error="m")
+    expected = segno.make(
+        f"{PUBLIC_URL}/verify/{issued.code}", error="m", mask=certificates.QR_MASK
+    )
     rows = [[bool(module) for module in row] for row in expected.matrix]
     assert pixels.size == (len(rows[0]), len(rows))
     dark = [
@@ -416,6 +419,18 @@ def test_markup_in_a_name_is_printed_literally_and_fetches_nothing(
     assert sentinel.requests == []
     page = client.get(f"/certificates/{code}").text
     assert "<img src" not in page and "<style>@import" not in page and "<b>Bold" not in page
+
+
+def test_the_stylesheet_is_parsed_once_per_worker_and_again_when_it_changes(app, tmp_path):
+    css = tmp_path / "certificate.css"
+    css.write_text(".name { color: black; }")
+    certificates._stylesheet.cache_clear()
+    first = certificates._stylesheet(css, css.stat().st_mtime_ns, "A4")
+    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "A4") is first
+    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "Letter") is not first
+    css.write_text(".name { color: navy; }")
+    os.utime(css, ns=(css.stat().st_atime_ns, css.stat().st_mtime_ns + 1))
+    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "A4") is not first
 
 
 def test_the_renderer_fetches_only_our_static_files(app, sentinel):
