@@ -47,12 +47,7 @@ def login(app: Flask, user_id: int, session_version: int = 1) -> Login:
     """The cookie flask-login would set at login, signed with the app's key, with a CSRF
     token in the session as Flask-WTF keeps it."""
     raw_csrf = secrets.token_hex(20)
-    data = {
-        "_user_id": f"{user_id}:{session_version}",
-        "_fresh": True,
-        "_id": secrets.token_hex(64),
-        "csrf_token": raw_csrf,
-    }
+    data = {"_user_id": f"{user_id}:{session_version}", "_fresh": True, "csrf_token": raw_csrf}
     signed = app.session_interface.get_signing_serializer(app).dumps(data)
     csrf = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
     return Login(user_id, f"{app.config['SESSION_COOKIE_NAME']}={signed}", csrf)

@@ -297,10 +297,6 @@ def parse_form(
 # Built once on table columns: the submit is the busiest write. The close sets the columns
 # given at execution, and only while the attempt is still open.
 _attempts, _answers = QuizAttempt.__table__, Answer.__table__
-_CLOSE_OPEN_ATTEMPT = _attempts.update().where(
-    _attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress"
-)
-_INSERT_ANSWERS = _answers.insert()
 _ANSWERED = ("question_id", "section", "position", "response", "score", "points", "correct")
 # The attempt's columns a submit sets.
 _CLOSED = (
@@ -313,6 +309,13 @@ _CLOSED = (
     "critical_missed",
     "by_section",
 )
+_CLOSE_OPEN_ATTEMPT = (
+    _attempts.update()
+    .where(_attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress")
+    .values({name: bindparam(f"closed_{name}", type_=_attempts.c[name].type) for name in _CLOSED})
+)
+_CLOSE = DirectQuery(_CLOSE_OPEN_ATTEMPT)
+_INSERT_ANSWERS = DirectQuery(_answers.insert(), column_keys=("attempt_id", *_ANSWERED))
 
 
 def _submit_as_one_statement() -> Select[Any]:
@@ -320,13 +323,7 @@ def _submit_as_one_statement() -> Select[Any]:
     if still open, insert its answers (a JSON array of rows), count it in the learner's
     progress row and raise their cohorts' versions. Returns how many attempts it closed and
     how many progress rows it counted them in (0 or 1 each)."""
-    closed = (
-        _CLOSE_OPEN_ATTEMPT.values(
-            {name: bindparam(f"closed_{name}", type_=_attempts.c[name].type) for name in _CLOSED}
-        )
-        .returning(_attempts.c.id, _attempts.c.user_id)
-        .cte("closed")
-    )
+    closed = _CLOSE_OPEN_ATTEMPT.returning(_attempts.c.id, _attempts.c.user_id).cte("closed")
     given = (
         func.json_to_recordset(bindparam("answers", type_=JSON()))
         .table_valued(*(column(name, _answers.c[name].type) for name in _ANSWERED))
@@ -391,24 +388,25 @@ def submit(
         closing["submitted_at"],
     )
     in_place = learner_progress.counts_in_place(quiz)
+    closed_columns = {f"closed_{name}": value for name, value in closing.items()}
     if in_place and session.get_bind().dialect.name == "postgresql":
         on_its_own = autocommit is not None and not session.in_transaction()
         closed, counted = _SUBMIT_AS_ONE_STATEMENT.all(
             autocommit if on_its_own else session.connection(),
             attempt_id=attempt.id,
-            **{f"closed_{name}": value for name, value in closing.items()},
+            **closed_columns,
             answers=answers,  # json_to_recordset takes the columns it names (not attempt_id)
             **counting,
         )[0]
         if closed and not counted:  # no row yet (a bulk-loaded attempt): compute it whole
             learner_progress.refresh(session, attempt.user_id, quiz.lesson)
         return bool(closed)
-    # Core statements on the session's connection: the ORM's execution path adds nothing
-    # here but cost, and the submit holds the write lock.
+    # Direct statements on the session's connection, in its transaction: SQLAlchemy's
+    # execution path adds nothing here but cost, and the submit holds the write lock.
     connection = session.connection()
-    if connection.execute(_CLOSE_OPEN_ATTEMPT, {"attempt_id": attempt.id, **closing}).rowcount != 1:
+    if _CLOSE.run(connection, attempt_id=attempt.id, **closed_columns) != 1:
         return False
-    connection.execute(_INSERT_ANSWERS, answers)  # one executemany, not a unit-of-work flush
+    _INSERT_ANSWERS.run_many(connection, answers)  # one executemany, not a unit-of-work flush
     if in_place:
         learner_progress.add_closed_attempt(session, counting)
     else:

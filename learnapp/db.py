@@ -11,7 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
@@ -320,24 +320,29 @@ class KeptConnections:
 
 class DirectQuery:
     """A statement that runs on most requests (the signed-in user, a lesson's reads, a stored
-    PDF, the attempt being submitted; on PostgreSQL the submit itself), compiled once per
-    dialect and executed on the driver's own cursor.
+    PDF, the attempt being submitted; the submit's writes), compiled once per dialect and
+    executed on the driver's own cursor, one kept per connection.
 
     SQLAlchemy's work around each execution (result metadata from the cursor, parameter
-    processing, connection events) costs more than these indexed lookups: about 25 µs a
-    statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few hundred
-    (and for the submit's statement, with its many parameters, several hundred). Parameters
-    and results are converted as their types convert them (dates, JSON); rows are plain
-    tuples. Statement listeners (`before_cursor_execute`: the tests' and the benchmark's
-    counters) still see each statement.
+    processing, connection events) costs more than these indexed lookups and writes: about
+    25 µs a statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few
+    hundred (and for the submit's statement, with its many parameters, several hundred).
+    Parameters and results are converted as their types convert them (dates, JSON); rows are
+    plain tuples. Statement listeners (`before_cursor_execute`: the tests' and the
+    benchmark's counters) still see each statement.
+
+    `all`/`first` return rows; `run` returns the rows an UPDATE or INSERT changed; `run_many`
+    runs an INSERT once per row (executemany). `column_keys` names the columns an INSERT
+    without `.values()` takes, as each row's keys.
     """
 
-    def __init__(self, statement: Any) -> None:
+    def __init__(self, statement: Any, column_keys: Sequence[str] | None = None) -> None:
         self.statement = statement
+        self._column_keys = column_keys
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Any) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect)
+        compiled = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
         processors = {
             name: process
             for name, bind in compiled.binds.items()
@@ -352,19 +357,16 @@ class DirectQuery:
             converters=None,
         )
 
-    def _converters(self, dialect: Any, description: Any) -> tuple[Any, ...]:
-        """Each column's conversion of a driver value, given the types the driver reported."""
-        return tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
-            for column, described in zip(self.statement.selected_columns, description, strict=True)
-        )
-
-    def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
-        dialect = connection.dialect
+    def _compiled_for(self, dialect: Any) -> _Compiled:
         try:
-            compiled = self._compiled[dialect.name]
+            return self._compiled[dialect.name]
         except KeyError:
             compiled = self._compiled[dialect.name] = self._compile(dialect)
+            return compiled
+
+    @staticmethod
+    def _values(compiled: _Compiled, params: Mapping[str, Any]) -> Any:
+        """The parameters as the driver takes them: converted, in order where positional."""
         if compiled.fixed:
             params = {**compiled.fixed, **params}
         if compiled.processors:
@@ -375,36 +377,22 @@ class DirectQuery:
                 else process(value)
                 for name, value in params.items()
             }
-        values = params if compiled.order is None else tuple(params[n] for n in compiled.order)
-        pooled = connection.connection
-        # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
-        # its size).
-        cursor = pooled.cursor(binary=True) if dialect.driver == "psycopg" else pooled.cursor()
-        try:
-            connection.dispatch.before_cursor_execute(
-                connection, cursor, compiled.sql, values, None, False
+        return params if compiled.order is None else tuple(params[n] for n in compiled.order)
+
+    def _converters(self, dialect: Any, description: Any) -> tuple[Any, ...]:
+        """Each column's conversion of a driver value, given the types the driver reported."""
+        return tuple(
+            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
+            for column, described in zip(self.statement.selected_columns, description, strict=True)
+        )
+
+    def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
+        compiled = self._compiled_for(connection.dialect)
+        rows, description = _execute(connection, compiled, self._values(compiled, params))
+        if compiled.converters is None:
+            compiled = self._compiled[connection.dialect.name] = compiled._replace(
+                converters=self._converters(connection.dialect, description)
             )
-            cursor.execute(compiled.sql, values)
-            rows = cursor.fetchall()
-            if compiled.converters is None:
-                compiled = self._compiled[dialect.name] = compiled._replace(
-                    converters=self._converters(dialect, cursor.description)
-                )
-        except dialect.loaded_dbapi.Error as error:
-            # A dropped connection must not go back to the pool to fail the next request.
-            dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
-            if dropped:
-                connection.invalidate(error)
-            # As SQLAlchemy reports driver errors everywhere else (OperationalError, ...).
-            raise exc.DBAPIError.instance(
-                compiled.sql,
-                values,
-                error,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=dropped,
-            ) from error
-        finally:
-            cursor.close()
         if not any(compiled.converters):
             return rows
         converters = compiled.converters
@@ -416,6 +404,64 @@ class DirectQuery:
     def first(self, connection: Connection, **params: Any) -> tuple[Any, ...] | None:
         rows = self.all(connection, **params)
         return rows[0] if rows else None
+
+    def run(self, connection: Connection, **params: Any) -> int:
+        compiled = self._compiled_for(connection.dialect)
+        return _execute(connection, compiled, self._values(compiled, params), fetch=False)
+
+    def run_many(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        compiled = self._compiled_for(connection.dialect)
+        _execute(connection, compiled, [self._values(compiled, row) for row in rows], many=True)
+
+
+def _execute(
+    connection: Connection, compiled: _Compiled, values: Any, fetch: bool = True, many: bool = False
+) -> Any:
+    """Run a DirectQuery's statement on the connection's kept cursor: (rows, description)
+    when fetching, else the number of rows changed."""
+    dialect = connection.dialect
+    pooled = connection.connection
+    cursor = _kept_cursor(pooled, dialect)
+    try:
+        connection.dispatch.before_cursor_execute(
+            connection, cursor, compiled.sql, values, None, many
+        )
+        if many:
+            cursor.executemany(compiled.sql, values)
+            return cursor.rowcount
+        cursor.execute(compiled.sql, values)
+        return (cursor.fetchall(), cursor.description) if fetch else cursor.rowcount
+    except dialect.loaded_dbapi.Error as error:
+        # A dropped connection must not go back to the pool to fail the next request.
+        dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
+        pooled.info.pop(_CURSOR, None)
+        cursor.close()
+        if dropped:
+            connection.invalidate(error)
+        # As SQLAlchemy reports driver errors everywhere else (OperationalError, ...).
+        raise exc.DBAPIError.instance(
+            compiled.sql,
+            values,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dropped,
+        ) from error
+
+
+_CURSOR = "learnapp.direct_query_cursor"
+
+
+def _kept_cursor(pooled: Any, dialect: Any) -> Any:
+    """The DBAPI connection's cursor for DirectQuery, kept as long as the connection: a new
+    psycopg cursor starts with empty caches of how to send each parameter's type and read
+    each column's, and filling them again was a fifth of a query's cost in the client."""
+    cursor = pooled.info.get(_CURSOR)
+    if cursor is None or cursor.connection is not pooled.dbapi_connection:
+        # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
+        # its size).
+        cursor = pooled.cursor(binary=True) if dialect.driver == "psycopg" else pooled.cursor()
+        pooled.info[_CURSOR] = cursor
+    return cursor
 
 
 class _Compiled(NamedTuple):

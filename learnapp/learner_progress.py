@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue, Lesson, Quiz
-from learnapp.db import UTCDateTime, dialect_insert
+from learnapp.db import DirectQuery, UTCDateTime, dialect_insert
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -189,7 +189,7 @@ _CLOSED_ATTEMPT_COUNTED = {
         else_=_progress.c.last_activity,
     ),
 }
-_ADD_CLOSED_ATTEMPT = (
+_COUNT_CLOSED_ATTEMPT = DirectQuery(
     update(_progress)
     .where(_progress.c.user_id == bindparam("learner"), _progress.c.lesson == bindparam("slug"))
     .values(_CLOSED_ATTEMPT_COUNTED)
@@ -223,11 +223,11 @@ def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
     UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
     the submit is the busiest write. The row exists from the attempt's start; where it does
     not, the row is computed whole. Only for a quiz that `counts_in_place`."""
-    connection = session.connection()  # Core statements: no ORM execution path needed
-    if connection.execute(_ADD_CLOSED_ATTEMPT, parameters).rowcount != 1:
+    connection = session.connection()  # direct statements: no ORM execution path needed
+    if _COUNT_CLOSED_ATTEMPT.run(connection, **parameters) != 1:
         refresh(session, parameters["learner"], parameters["slug"])
         return
-    connection.execute(_TOUCH_COHORTS_OF_LEARNER, parameters)
+    _RAISE_COHORT_VERSIONS.run(connection, **parameters)
 
 
 def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
@@ -321,8 +321,8 @@ def _touch(*where: Any) -> Any:
 
 
 # add_closed_attempt's: the cohorts of the learner bound as `learner`, in the lesson `slug`.
-_TOUCH_COHORTS_OF_LEARNER = _touch(
-    Cohort.lesson == bindparam("slug"), Cohort.id.in_(cohorts_of([bindparam("learner")]))
+_RAISE_COHORT_VERSIONS = DirectQuery(
+    _touch(Cohort.lesson == bindparam("slug"), Cohort.id.in_(cohorts_of([bindparam("learner")])))
 )
 
 

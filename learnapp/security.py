@@ -21,7 +21,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_login import LoginManager, UserMixin, current_user
+from flask_login import LoginManager, UserMixin, current_user, user_logged_in, user_login_confirmed
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
@@ -39,6 +39,13 @@ login_manager.login_message_category = "info"
 # flask-login's own "strong" protection would log users out when their address changes
 # (phones on the move); session versions in the user id give us revocation instead.
 login_manager.session_protection = None
+
+
+def _drop_session_identifier(_app: Flask, **_extra: Any) -> None:
+    """flask-login stores a hash of the address and browser (`_id`) at every login for its
+    session protection, which is off: kept, it would only double the size of the session
+    cookie that every request sends and every page decodes."""
+    session.pop("_id", None)
 
 
 @login_manager.needs_refresh_handler
@@ -269,6 +276,8 @@ def refuse_nul_characters() -> None:
 def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     app.extensions["learnapp.throttle"] = Throttle(app.config["RATELIMIT_STORAGE_URL"])
+    user_logged_in.connect(_drop_session_identifier, app)
+    user_login_confirmed.connect(_drop_session_identifier, app)
     app.before_request(refuse_nul_characters)
     app.after_request(add_security_headers)
 

@@ -10,8 +10,8 @@ import re
 import threading
 
 import pytest
-from sqlalchemy import JSON, bindparam, event, select, text, update
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import JSON, bindparam, column, event, select, text, update
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from learnapp import db as db_module
@@ -222,6 +222,25 @@ def test_a_direct_query_returns_plain_rows_and_is_counted(app, client, create_us
         assert query.all(autocommit(), email="user1@example.com") == [(user.id, "Ada Learner")]
         assert query.first(autocommit(), email="nobody@example.com") is None
     assert len(seen) == 2 and all("FROM users" in s for s in seen)
+
+
+def test_a_direct_query_keeps_one_cursor_per_connection_and_a_new_one_after_an_error(
+    app, create_user
+):
+    user = create_user()
+    name = DirectQuery(select(User.__table__.c.name).where(User.__table__.c.id == bindparam("id")))
+    broken = DirectQuery(text("SELECT x FROM no_such_table").columns(column("x")))
+    cursors = []
+    listener = lambda _c, cursor, *_a: cursors.append(cursor)  # noqa: E731
+    with statements_listened(app, listener), app.test_request_context("/", method="GET"):
+        connection = autocommit()
+        assert name.first(connection, id=user.id) == ("Ada Learner",)
+        assert name.first(connection, id=user.id) == ("Ada Learner",)
+        with pytest.raises(DBAPIError):
+            broken.first(connection)
+        assert name.first(connection, id=user.id) == ("Ada Learner",)
+    assert cursors[0] is cursors[1] is cursors[2]
+    assert cursors[3] is not cursors[2]
 
 
 def test_a_direct_query_prepares_its_parameters_as_their_types_do(app):

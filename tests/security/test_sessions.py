@@ -127,6 +127,17 @@ def assert_revoked(app, client, cookies: dict[str, str]) -> None:
             assert response.location.startswith(LOGIN_PATH), (name, page)
 
 
+def test_the_session_cookie_holds_only_what_pages_use(client, create_user):
+    """No `_id` (flask-login's hash for its session protection, which is off): it would
+    double the cookie every request sends."""
+    user = create_user()
+    client.get("/auth/login")
+    client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+    with client.session_transaction() as session:
+        assert set(session) == {"_user_id", "_fresh"}
+    assert len(client.get_cookie("session").value) < 160
+
+
 def test_logout_revokes_the_old_session_and_remember_cookies(app, create_user):
     user = create_user()
     client, cookies = captured(app, user.email)
