@@ -433,6 +433,18 @@ def test_the_stylesheet_is_parsed_once_per_worker_and_again_when_it_changes(app,
     assert certificates._stylesheet(css, css.stat().st_mtime_ns, "A4") is not first
 
 
+def test_a_worker_unmaps_large_blocks_once_it_renders(app, monkeypatch):
+    """HarfBuzz's buffers for a CJK font, freed, stayed in glibc's heap: a worker grew by
+    some 15 MB at a random render. The first render sets glibc's threshold, once."""
+    calls = []
+    fake_libc = SimpleNamespace(mallopt=lambda *args: calls.append(args))
+    monkeypatch.setattr(certificates.ctypes, "CDLL", lambda _name: fake_libc)
+    monkeypatch.setattr(certificates, "_font_config", None)
+    certificates._fonts()
+    certificates._fonts()
+    assert calls == [(certificates.M_MMAP_THRESHOLD, 1 << 20)]
+
+
 def test_the_renderer_fetches_only_our_static_files(app, sentinel):
     static = Path(app.static_folder)
     fetcher = certificates._fetcher(static)
