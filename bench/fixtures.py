@@ -1,6 +1,7 @@
 """What the scenarios need, made in-process with the app's own models and keys: session
 cookies (signed as a login would sign them), CSRF tokens, learners ready for the final quiz,
-attempts opened in advance with full answers to submit."""
+attempts opened in advance with full answers to submit (and the signed attempt their page's
+form carries)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, insert, select
 
 from learnapp import cohorts, grading, learner_progress
-from learnapp.attempts import quiz_version
+from learnapp.attempts import SIGNED_ATTEMPT_FIELD, quiz_version, sign_attempt
 from learnapp.content import Question, Quiz
 from learnapp.db import begin_write, utcnow
 from learnapp.models import (
@@ -75,8 +76,11 @@ def answer_fields(question: Question, order: list[str], wrong: bool) -> list[tup
     ]
 
 
-def submit_body(quiz: Quiz, drawn: list[dict[str, Any]], csrf: str, rng: random.Random) -> str:
-    fields = [("csrf_token", csrf)]
+def submit_body(
+    quiz: Quiz, drawn: list[dict[str, Any]], csrf: str, signed: str, rng: random.Random
+) -> str:
+    """The attempt page's form, as a browser posts it: `signed` is its signed attempt."""
+    fields = [("csrf_token", csrf), (SIGNED_ATTEMPT_FIELD, signed)]
     for entry in drawn:
         question = quiz.question(entry["id"])
         fields += answer_fields(question, entry["order"], rng.random() < WRONG_SHARE)
@@ -259,7 +263,18 @@ def ready_learners(
                     for entry, attempt_id, d in zip(entries, attempt_ids, drawn, strict=True):
                         entry["attempt_id"] = attempt_id
                         entry["questions"] = len(d)
-                        entry["body"] = submit_body(quiz, d, entry["login"].csrf, rng)
+                        signed = sign_attempt(
+                            app.secret_key,
+                            QuizAttempt(
+                                id=attempt_id,
+                                user_id=entry["user_id"],
+                                quiz_id=quiz.id,
+                                quiz_version_id=version_id,
+                                drawn=d,
+                            ),
+                            catalogue.version,
+                        )
+                        entry["body"] = submit_body(quiz, d, entry["login"].csrf, signed, rng)
                 # Their dashboard rows, as the app keeps them (bulk loads refresh in bulk).
                 learner_progress.refresh_learners(session, lesson, quiz, ids)
                 session.commit()

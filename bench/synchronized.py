@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bench.fixtures import LESSON, START_PATH, answer_fields
 from bench.server import Server
+from learnapp.attempts import SIGNED_ATTEMPT_FIELD, sign_attempt
 from learnapp.models import Answer, QuizAttempt
 
 LOCKED = "database is locked"
@@ -45,10 +46,12 @@ def run(app: Flask, server: Server, learners: list[dict[str, Any]]) -> dict[str,
     outcomes: list[dict[str, Any]] = [{} for _ in learners]
     log_before = len(server.log_text())
 
-    def attempt_drawn(attempt_id: int) -> list[dict[str, Any]]:
+    def attempt_drawn(attempt_id: int) -> tuple[list[dict[str, Any]], str]:
+        """Its drawn questions, and the signed attempt its page's form carries."""
         session = app.extensions["learnapp.sessionmaker"]()
         try:
-            return session.get_one(QuizAttempt, attempt_id).drawn
+            attempt = session.get_one(QuizAttempt, attempt_id)
+            return attempt.drawn, sign_attempt(app.secret_key, attempt, catalogue.version)
         finally:
             session.close()
 
@@ -71,7 +74,9 @@ def run(app: Flask, server: Server, learners: list[dict[str, Any]]) -> dict[str,
             outcome["attempt_id"] = attempt_id
             fields = [("csrf_token", who.csrf)]
             if attempt_id is not None:
-                for entry in attempt_drawn(attempt_id):
+                drawn, signed = attempt_drawn(attempt_id)
+                fields.append((SIGNED_ATTEMPT_FIELD, signed))
+                for entry in drawn:
                     question = quiz.question(entry["id"])
                     fields += answer_fields(question, entry["order"], rng.random() < 0.2)
             barrier.wait(timeout=120)  # everyone submits at once, too

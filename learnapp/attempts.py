@@ -9,8 +9,10 @@ import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, NamedTuple
 
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import (
     JSON,
     Select,
@@ -18,6 +20,7 @@ from sqlalchemy import (
     bindparam,
     cast,
     column,
+    exists,
     func,
     insert,
     literal,
@@ -31,7 +34,7 @@ from sqlalchemy.orm import Session
 from learnapp import grading, learner_progress
 from learnapp.content import Catalogue, ContentError, Lesson, Quiz, parse_quiz
 from learnapp.db import DirectQuery, insert_ignoring_duplicates, utcnow
-from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion
+from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion, User
 from learnapp.progress import sections_read
 from learnapp.security import signed_in_select
 
@@ -199,6 +202,11 @@ _CONTENT_VERSION = select(QuizVersion.__table__.c.content_version).where(
 )
 
 
+def content_version_of(session: Session, attempt: QuizAttempt) -> str:
+    """The content version of the quiz the attempt was drawn from."""
+    return session.scalar(_CONTENT_VERSION, {"id": attempt.quiz_version_id})
+
+
 def quiz_of(
     session: Session,
     attempt: QuizAttempt | SubmittedAttempt,
@@ -208,7 +216,7 @@ def quiz_of(
     """The quiz as it stood when the attempt was drawn, even if the files changed since.
     `drawn_from`: the content version of the attempt's quiz, when the caller read it."""
     if drawn_from is None:
-        drawn_from = session.scalar(_CONTENT_VERSION, {"id": attempt.quiz_version_id})
+        drawn_from = content_version_of(session, attempt)
     current = catalogue.quizzes.get(attempt.quiz_id)
     if current is not None and drawn_from == catalogue.version:
         return current
@@ -263,6 +271,52 @@ def submitted_attempt(rows: list[tuple[Any, ...]]) -> SubmittedAttempt | None:
     return attempt if attempt.id is not None else None
 
 
+# The attempt page signs into its form what a submit needs of the attempt, so that the
+# submit, the busiest write, need not read it first: on PostgreSQL that is a round trip of
+# two. A signature proves only what the attempt was when the page was drawn; the close still
+# checks that it is open and that its owner is signed in (`submit`).
+SIGNED_ATTEMPT_FIELD = "attempt"
+
+
+@lru_cache(maxsize=4)
+def _attempt_signer(secret_key: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret_key, salt="learnapp.attempt-to-submit")
+
+
+def sign_attempt(
+    secret_key: str, attempt: QuizAttempt | SubmittedAttempt, content_version: str
+) -> str:
+    """The attempt page's SIGNED_ATTEMPT_FIELD: the attempt as `signed_attempt` returns it."""
+    return _attempt_signer(secret_key).dumps(
+        [
+            attempt.id,
+            attempt.user_id,
+            attempt.quiz_id,
+            attempt.quiz_version_id,
+            attempt.drawn,
+            content_version,
+        ]
+    )
+
+
+def signed_attempt(
+    secret_key: str, signed: str, attempt_id: int, user_id: int
+) -> SubmittedAttempt | None:
+    """The attempt `sign_attempt` signed, if the signature holds and it is attempt
+    `attempt_id` of user `user_id`; None otherwise (a missing or altered field, another
+    attempt's, a key changed since), and the submit reads the attempt instead. Its state is
+    "in_progress", as it was when signed."""
+    try:
+        id_, owner, quiz_id, version_id, drawn, content_version = _attempt_signer(secret_key).loads(
+            signed
+        )
+    except (BadSignature, TypeError, ValueError):
+        return None
+    if id_ != attempt_id or owner != user_id:
+        return None
+    return SubmittedAttempt(id_, owner, quiz_id, version_id, "in_progress", drawn, content_version)
+
+
 def drawn_questions(attempt: QuizAttempt, quiz: Quiz) -> list[tuple[grading.Question, list[str]]]:
     """The attempt's questions in display order, each with its stored part order."""
     return [(quiz.question(entry["id"]), entry["order"]) for entry in attempt.drawn]
@@ -276,7 +330,7 @@ def parse_form(
     orders = {entry["id"]: entry["order"] for entry in drawn}
     fields: dict[str, dict[str, list[str]]] = {qid: {} for qid in orders}
     for name, values in form.items():
-        if name == "csrf_token":
+        if name in ("csrf_token", SIGNED_ATTEMPT_FIELD):
             continue
         prefix, _, rest = name.partition(".")
         qid, _, part = rest.partition(".")
@@ -295,8 +349,10 @@ def parse_form(
 
 
 # Built once on table columns: the submit is the busiest write. The close sets the columns
-# given at execution, and only while the attempt is still open.
-_attempts, _answers = QuizAttempt.__table__, Answer.__table__
+# given at execution, and only while the attempt is still open and its owner signed in with
+# the session version given (an account disabled or signed out everywhere closes nothing):
+# a submit from a signed form has not read the user.
+_attempts, _answers, _users = QuizAttempt.__table__, Answer.__table__, User.__table__
 _ANSWERED = ("question_id", "section", "position", "response", "score", "points", "correct")
 # The attempt's columns a submit sets.
 _CLOSED = (
@@ -311,7 +367,16 @@ _CLOSED = (
 )
 _CLOSE_OPEN_ATTEMPT = (
     _attempts.update()
-    .where(_attempts.c.id == bindparam("attempt_id"), _attempts.c.state == "in_progress")
+    .where(
+        _attempts.c.id == bindparam("attempt_id"),
+        _attempts.c.state == "in_progress",
+        _attempts.c.user_id == bindparam("owner_id"),
+        exists().where(
+            _users.c.id == bindparam("owner_id"),
+            _users.c.is_enabled.is_(True),
+            _users.c.session_version == bindparam("owner_session_version"),
+        ),
+    )
     .values({name: bindparam(f"closed_{name}", type_=_attempts.c[name].type) for name in _CLOSED})
 )
 _CLOSE = DirectQuery(_CLOSE_OPEN_ATTEMPT)
@@ -362,9 +427,11 @@ def submit(
     attempt: QuizAttempt | SubmittedAttempt,
     quiz: Quiz,
     responses: Mapping[str, Any],
+    session_version: int,
     autocommit: Connection | None = None,
 ) -> bool:
-    """Grade and close the attempt; False if it was already closed (a double submit).
+    """Grade and close the attempt; False if it was already closed (a double submit), or
+    if its owner is no longer signed in with `session_version` (see `SignedIn`), or disabled.
 
     The close is conditional (`state = 'in_progress'`), so of two simultaneous submits
     exactly one wins, and only the winner writes answers and counts the attempt.
@@ -388,13 +455,17 @@ def submit(
         closing["submitted_at"],
     )
     in_place = learner_progress.counts_in_place(quiz)
-    closed_columns = {f"closed_{name}": value for name, value in closing.items()}
+    closing_parameters = {
+        "attempt_id": attempt.id,
+        "owner_id": attempt.user_id,
+        "owner_session_version": session_version,
+        **{f"closed_{name}": value for name, value in closing.items()},
+    }
     if in_place and session.get_bind().dialect.name == "postgresql":
         on_its_own = autocommit is not None and not session.in_transaction()
         closed, counted = _SUBMIT_AS_ONE_STATEMENT.all(
             autocommit if on_its_own else session.connection(),
-            attempt_id=attempt.id,
-            **closed_columns,
+            **closing_parameters,
             answers=answers,  # json_to_recordset takes the columns it names (not attempt_id)
             **counting,
         )[0]
@@ -404,7 +475,7 @@ def submit(
     # Direct statements on the session's connection, in its transaction: SQLAlchemy's
     # execution path adds nothing here but cost, and the submit holds the write lock.
     connection = session.connection()
-    if _CLOSE.run(connection, attempt_id=attempt.id, **closed_columns) != 1:
+    if _CLOSE.run(connection, **closing_parameters) != 1:
         return False
     _INSERT_ANSWERS.run_many(connection, answers)  # one executemany, not a unit-of-work flush
     if in_place:

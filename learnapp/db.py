@@ -388,8 +388,12 @@ class DirectQuery:
 
     def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._compiled_for(connection.dialect)
-        rows, description = _execute(connection, compiled, self._values(compiled, params))
-        if compiled.converters is None:
+        # The columns' description only the first time: psycopg builds it anew at each ask.
+        unknown = compiled.converters is None
+        rows, description = _execute(
+            connection, compiled, self._values(compiled, params), describe=unknown
+        )
+        if unknown:
             compiled = self._compiled[connection.dialect.name] = compiled._replace(
                 converters=self._converters(connection.dialect, description)
             )
@@ -415,10 +419,15 @@ class DirectQuery:
 
 
 def _execute(
-    connection: Connection, compiled: _Compiled, values: Any, fetch: bool = True, many: bool = False
+    connection: Connection,
+    compiled: _Compiled,
+    values: Any,
+    fetch: bool = True,
+    many: bool = False,
+    describe: bool = False,
 ) -> Any:
-    """Run a DirectQuery's statement on the connection's kept cursor: (rows, description)
-    when fetching, else the number of rows changed."""
+    """Run a DirectQuery's statement on the connection's kept cursor: (rows, description
+    if `describe` else None) when fetching, else the number of rows changed."""
     dialect = connection.dialect
     pooled = connection.connection
     cursor = _kept_cursor(pooled, dialect)
@@ -430,7 +439,9 @@ def _execute(
             cursor.executemany(compiled.sql, values)
             return cursor.rowcount
         cursor.execute(compiled.sql, values)
-        return (cursor.fetchall(), cursor.description) if fetch else cursor.rowcount
+        if not fetch:
+            return cursor.rowcount
+        return cursor.fetchall(), cursor.description if describe else None
     except dialect.loaded_dbapi.Error as error:
         # A dropped connection must not go back to the pool to fail the next request.
         dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)

@@ -97,6 +97,13 @@ _SIGNED_IN = DirectQuery(signed_in_select())
 _SIGNED_IN_FIELDS = len(fields(SignedIn))
 
 
+def session_identity() -> tuple[int, int] | None:
+    """The account id and session version this request's session names, unchecked: whether
+    that account is enabled and still signed in with that version is for the database to
+    say (`load_user`, or a statement that checks it itself)."""
+    return _session_identity(session.get("_user_id") or "")
+
+
 def _session_identity(user_id: str) -> tuple[int, int] | None:
     """The account id and session version a session cookie names (see `SignedIn.get_id`)."""
     raw_id, _, version = user_id.partition(":")
@@ -129,7 +136,7 @@ def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
     (all None when the join found nothing). When nobody is signed in, the request ends as
     `login_required` would end it (`login_manager.unauthorized()`: to the login page).
     """
-    identity = _session_identity(session.get("_user_id") or "")
+    identity = session_identity()
     if identity is not None and "_login_user" not in g:
         rows = query.all(autocommit(), id=identity[0], **params)
         user = _signed_in(rows[0] if rows else None, identity[1])

@@ -281,7 +281,7 @@ def act(rng: random.Random, session: Session, app: Flask, user: User) -> None:
                     else None
                     for entry in attempt.drawn
                 }
-                attempts.submit(session, attempt, quiz, responses)
+                attempts.submit(session, attempt, quiz, responses, user.session_version)
     elif roll < 0.9:
         passed = [a for a in attempts.attempts_of(session, user.id, quiz.id) if a.passed]
         if passed and certificates.for_attempt(session, passed[0].id) is None:
@@ -426,7 +426,7 @@ def test_a_submit_and_a_refresh_at_once_both_count(app, client, learner, db, hel
 
     def submit(session: Session) -> None:
         session.connection()  # in a transaction held open, not a statement on its own
-        assert attempts.submit(session, attempt, quiz, responses)
+        assert attempts.submit(session, attempt, quiz, responses, learner.session_version)
 
     def refresh(session: Session) -> None:
         learner_progress.refresh(session, learner.id, LESSON)

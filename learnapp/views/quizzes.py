@@ -11,7 +11,7 @@ from learnapp import attempts, certificates, grading
 from learnapp.db import autocommit, begin_write, get_session
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
-from learnapp.security import load_user_with
+from learnapp.security import load_user_with, login_manager, session_identity
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quizzes")
@@ -126,7 +126,8 @@ def start(lesson_slug):
 def attempt(attempt_id):
     db = get_session()
     attempt = _own_attempt(attempt_id)
-    quiz = attempts.quiz_of(db, attempt, catalogue())
+    drawn_from = attempts.content_version_of(db, attempt)
+    quiz = attempts.quiz_of(db, attempt, catalogue(), drawn_from)
     lesson = lesson_or_404(quiz.lesson)
     questions = attempts.drawn_questions(attempt, quiz)
     if attempt.state == "in_progress":
@@ -135,6 +136,7 @@ def attempt(attempt_id):
             lesson=lesson,
             quiz=quiz,
             attempt=attempt,
+            signed_attempt=attempts.sign_attempt(current_app.secret_key, attempt, drawn_from),
             questions=questions,
             form=EmptyForm(),
         )
@@ -149,19 +151,35 @@ def attempt(attempt_id):
     )
 
 
+def _signed_attempt(attempt_id: int) -> tuple[attempts.SubmittedAttempt, int] | None:
+    """The attempt as its page signed it into the form, with the session version of the
+    signed-in user it belongs to; None without a valid signature for this attempt and user."""
+    identity = session_identity()
+    if identity is None:
+        return None
+    signed = request.form.get(attempts.SIGNED_ATTEMPT_FIELD, "")
+    attempt = attempts.signed_attempt(current_app.secret_key, signed, attempt_id, identity[0])
+    return None if attempt is None else (attempt, identity[1])
+
+
 @bp.post("/attempts/<int:attempt_id>")
 def submit(attempt_id):
-    # The busiest write: the signed-in user and the attempt in one statement, outside the
-    # write transaction.
-    rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
-    # Someone else's attempt does not exist, as far as this learner can tell.
-    attempt = attempts.submitted_attempt(rows) or abort(404)
-    if attempt.state != "in_progress":
-        flash(
-            "This attempt was already submitted, so your latest answers were not recorded. Here is its result.",
-            "warning",
-        )
-        return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
+    # The busiest write. From the attempt page's form, signed, it need not read the attempt
+    # or the user: its close checks both (attempts.submit), so on PostgreSQL it is one
+    # statement. Otherwise, the signed-in user and the attempt are read first, together.
+    signed = _signed_attempt(attempt_id)
+    if signed is None:
+        rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
+        # Someone else's attempt does not exist, as far as this learner can tell.
+        attempt = attempts.submitted_attempt(rows) or abort(404)
+        if attempt.state != "in_progress":
+            flash(
+                "This attempt was already submitted, so your latest answers were not recorded. Here is its result.",
+                "warning",
+            )
+            return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
+        signed = (attempt, current_user.session_version)
+    attempt, session_version = signed
     db = get_session()
     quiz = attempts.quiz_of(db, attempt, catalogue(), attempt.content_version)
     try:
@@ -172,7 +190,11 @@ def submit(attempt_id):
     # UPDATE, so of two racing submits exactly one records answers. (On PostgreSQL the
     # submit is one statement, a transaction of its own on the autocommit connection.)
     begin_write(db)
-    if not attempts.submit(db, attempt, quiz, responses, autocommit=autocommit()):
+    if not attempts.submit(db, attempt, quiz, responses, session_version, autocommit()):
+        # Nothing recorded. From a signed form, the user was not read: they may have been
+        # signed out meanwhile (a password change, a disabled account).
+        if not current_user.is_authenticated:
+            return login_manager.unauthorized()
         flash("This attempt was already submitted. Here is its result.", "warning")
     db.commit()
     return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
