@@ -167,8 +167,8 @@ def submit(attempt_id):
     # The busiest write. From the attempt page's form, signed, it need not read the attempt
     # or the user: its close checks both (attempts.submit), so on PostgreSQL it is one
     # statement. Otherwise, the signed-in user and the attempt are read first, together.
-    signed = _signed_attempt(attempt_id)
-    if signed is None:
+    to_submit = _signed_attempt(attempt_id)
+    if to_submit is None:
         rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
         # Someone else's attempt does not exist, as far as this learner can tell.
         attempt = attempts.submitted_attempt(rows) or abort(404)
@@ -178,8 +178,8 @@ def submit(attempt_id):
                 "warning",
             )
             return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
-        signed = (attempt, current_user.session_version)
-    attempt, session_version = signed
+        to_submit = (attempt, current_user.session_version)
+    attempt, session_version = to_submit
     db = get_session()
     quiz = attempts.quiz_of(db, attempt, catalogue(), attempt.content_version)
     try:
