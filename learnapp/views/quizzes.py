@@ -136,6 +136,7 @@ def attempt(attempt_id):
             lesson=lesson,
             quiz=quiz,
             attempt=attempt,
+            signed_field=attempts.SIGNED_ATTEMPT_FIELD,
             signed_attempt=attempts.sign_attempt(current_app.secret_key, attempt, drawn_from),
             questions=questions,
             form=EmptyForm(),
