@@ -8,6 +8,7 @@ start with `begin_write`.
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import os
 import time
@@ -321,12 +322,14 @@ class KeptConnections:
 class DirectQuery:
     """A statement that runs on most requests (the signed-in user, a lesson's reads, a stored
     PDF, the attempt being submitted; the submit's writes), compiled once per dialect and
-    executed on the driver's own cursor, one kept per connection.
+    executed on the driver itself, without SQLAlchemy's execution path.
 
     SQLAlchemy's work around each execution (result metadata from the cursor, parameter
     processing, connection events) costs more than these indexed lookups and writes: about
     25 µs a statement on SQLite and 80 µs on PostgreSQL, where a whole page may spend a few
     hundred (and for the submit's statement, with its many parameters, several hundred).
+    On SQLite the statement runs on a cursor kept per connection; on PostgreSQL it is
+    prepared once per connection and run by libpq itself (`_PreparedStatements`).
     Parameters and results are converted as their types convert them (dates, JSON); rows are
     plain tuples. Statement listeners (`before_cursor_execute`: the tests' and the
     benchmark's counters) still see each statement.
@@ -342,6 +345,12 @@ class DirectQuery:
         self._compiled: dict[str, _Compiled] = {}
 
     def _compile(self, dialect: Any) -> _Compiled:
+        prepared = dialect.driver == "psycopg"
+        if prepared:
+            # Numbered parameters ($1, $2, ...), as PostgreSQL prepares a statement: the
+            # same dialect otherwise, so the same SQL.
+            dialect = copy.copy(dialect)
+            dialect.paramstyle, dialect.positional = "numeric_dollar", True
         compiled = self.statement.compile(dialect=dialect, column_keys=self._column_keys)
         processors = {
             name: process
@@ -355,6 +364,7 @@ class DirectQuery:
             fixed={name: value for name, value in compiled.params.items() if value is not None},
             processors=processors,
             converters=None,
+            prepared=prepared,
         )
 
     def _compiled_for(self, dialect: Any) -> _Compiled:
@@ -379,23 +389,23 @@ class DirectQuery:
             }
         return params if compiled.order is None else tuple(params[n] for n in compiled.order)
 
-    def _converters(self, dialect: Any, description: Any) -> tuple[Any, ...]:
+    def _converters(self, dialect: Any, type_codes: Sequence[Any]) -> tuple[Any, ...]:
         """Each column's conversion of a driver value, given the types the driver reported."""
         return tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, described[1])
-            for column, described in zip(self.statement.selected_columns, description, strict=True)
+            column.type.dialect_impl(dialect).result_processor(dialect, type_code)
+            for column, type_code in zip(self.statement.selected_columns, type_codes, strict=True)
         )
 
     def all(self, connection: Connection, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._compiled_for(connection.dialect)
-        # The columns' description only the first time: psycopg builds it anew at each ask.
+        # The columns' types only the first time: the driver builds them anew at each ask.
         unknown = compiled.converters is None
-        rows, description = _execute(
+        rows, type_codes = _execute(
             connection, compiled, self._values(compiled, params), describe=unknown
         )
         if unknown:
             compiled = self._compiled[connection.dialect.name] = compiled._replace(
-                converters=self._converters(connection.dialect, description)
+                converters=self._converters(connection.dialect, type_codes)
             )
         if not any(compiled.converters):
             return rows
@@ -426,29 +436,35 @@ def _execute(
     many: bool = False,
     describe: bool = False,
 ) -> Any:
-    """Run a DirectQuery's statement on the connection's kept cursor: (rows, description
-    if `describe` else None) when fetching, else the number of rows changed."""
+    """Run a DirectQuery's statement on the connection: (rows, the columns' type codes if
+    `describe` else None) when fetching, else the number of rows changed."""
     dialect = connection.dialect
     pooled = connection.connection
-    cursor = _kept_cursor(pooled, dialect)
+    driver = _kept_driver(pooled, dialect)
     try:
         connection.dispatch.before_cursor_execute(
-            connection, cursor, compiled.sql, values, None, many
+            connection, driver.cursor, compiled.sql, values, None, many
         )
         if many:
-            cursor.executemany(compiled.sql, values)
-            return cursor.rowcount
+            driver.cursor.executemany(compiled.sql, values)
+            return driver.cursor.rowcount
+        if compiled.prepared and driver.connection.autocommit:
+            # Outside transactions only: in one, psycopg's cursor begins it first.
+            return driver.run(compiled.sql, values, fetch, describe)
+        cursor = driver.cursor
         cursor.execute(compiled.sql, values)
         if not fetch:
             return cursor.rowcount
-        return cursor.fetchall(), cursor.description if describe else None
+        return cursor.fetchall(), [d[1] for d in cursor.description] if describe else None
     except dialect.loaded_dbapi.Error as error:
         # A dropped connection must not go back to the pool to fail the next request.
-        dropped = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
-        pooled.info.pop(_CURSOR, None)
-        cursor.close()
+        dropped = dialect.is_disconnect(error, pooled.dbapi_connection, driver.cursor)
+        driver.cursor.close()
         if dropped:
+            pooled.info.pop(_DRIVER, None)
             connection.invalidate(error)
+        else:
+            driver.cursor = driver.new_cursor()  # one that has seen no error
         # As SQLAlchemy reports driver errors everywhere else (OperationalError, ...).
         raise exc.DBAPIError.instance(
             compiled.sql,
@@ -459,20 +475,85 @@ def _execute(
         ) from error
 
 
-_CURSOR = "learnapp.direct_query_cursor"
+_DRIVER = "learnapp.direct_query_driver"
 
 
-def _kept_cursor(pooled: Any, dialect: Any) -> Any:
-    """The DBAPI connection's cursor for DirectQuery, kept as long as the connection: a new
-    psycopg cursor starts with empty caches of how to send each parameter's type and read
-    each column's, and filling them again was a fifth of a query's cost in the client."""
-    cursor = pooled.info.get(_CURSOR)
-    if cursor is None or cursor.connection is not pooled.dbapi_connection:
-        # psycopg: results in binary form, which spares parsing text (a PDF as hex, twice
-        # its size).
-        cursor = pooled.cursor(binary=True) if dialect.driver == "psycopg" else pooled.cursor()
-        pooled.info[_CURSOR] = cursor
-    return cursor
+class _Cursor:
+    """SQLite: DirectQuery runs on a cursor kept as long as its connection (until an error)."""
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        self.connection = dbapi_connection
+        self.cursor = self.new_cursor()
+
+    def new_cursor(self) -> Any:
+        return self.connection.cursor()
+
+
+class _PreparedStatements(_Cursor):
+    """PostgreSQL: each DirectQuery statement prepared once per connection, then run by
+    libpq's own call and its rows read by psycopg's compiled loaders, in binary.
+
+    psycopg's cursor runs a query through Python generators waiting on the socket, then
+    builds its results' description; for these one-row statements that was as costly as
+    the database's own work: a certificate download on PostgreSQL spent 230 µs of CPU on its
+    statement that way, and 180 µs this way. Only on connections outside transactions (the
+    request's `autocommit()`), where these statements run: psycopg's cursor, which begins a
+    transaction before its first statement, runs them in one, and runs `run_many`'s
+    executemany (a `RawCursor`, which takes the same numbered parameters).
+    """
+
+    def __init__(self, dbapi_connection: Any) -> None:
+        import psycopg  # not before PostgreSQL is used
+
+        self._psycopg = psycopg
+        super().__init__(dbapi_connection)
+        # Prepared statements outlive errors, and this connection's are named here.
+        self._names: dict[str, bytes] = {}
+        # Parameters go as text, which the statement's casts ($1::INTEGER) type.
+        self._adapt = psycopg.adapt.Transformer(dbapi_connection)
+        self._text = psycopg.adapt.PyFormat.TEXT
+        self._binary = psycopg.pq.Format.BINARY
+        self._ok = (psycopg.pq.ExecStatus.TUPLES_OK, psycopg.pq.ExecStatus.COMMAND_OK)
+        self._error_from = psycopg.errors.error_from_result
+        self._dropped = psycopg.OperationalError
+
+    def new_cursor(self) -> Any:
+        return self._psycopg.RawCursor(self.connection)
+
+    def run(self, sql: str, values: Sequence[Any], fetch: bool, describe: bool) -> Any:
+        pgconn = self.connection.pgconn
+        name = self._names.get(sql)
+        if name is None:
+            name = f"learnapp_{len(self._names)}".encode()
+            self._check(pgconn.prepare(name, sql.encode()))
+            self._names[sql] = name
+        params = self._adapt.dump_sequence(values, [self._text] * len(values))
+        result = self._check(pgconn.exec_prepared(name, params, result_format=self._binary))
+        if not fetch:
+            return result.command_tuples
+        self._adapt.set_pgresult(result)
+        rows = self._adapt.load_rows(0, result.ntuples, tuple)
+        return rows, [result.ftype(i) for i in range(result.nfields)] if describe else None
+
+    def _check(self, result: Any) -> Any:
+        if result.status in self._ok:
+            return result
+        if self.connection.closed:
+            # Dropped (libpq's message says how), as psycopg's cursor would report it.
+            raise self._dropped(result.get_error_message(self.connection.info.encoding))
+        raise self._error_from(result, encoding=self.connection.info.encoding)
+
+
+def _kept_driver(pooled: Any, dialect: Any) -> _Cursor | _PreparedStatements:
+    """What runs DirectQuery statements on this DBAPI connection, kept as long as it: a new
+    psycopg cursor or loader starts with empty caches of how to send each parameter's type
+    and read each column's, and filling them again was a fifth of a query's cost in the
+    client."""
+    driver = pooled.info.get(_DRIVER)
+    if driver is None or driver.connection is not pooled.dbapi_connection:
+        kind = _PreparedStatements if dialect.driver == "psycopg" else _Cursor
+        driver = pooled.info[_DRIVER] = kind(pooled.dbapi_connection)
+    return driver
 
 
 class _Compiled(NamedTuple):
@@ -481,6 +562,7 @@ class _Compiled(NamedTuple):
     fixed: dict[str, Any]
     processors: dict[str, Callable[[Any], Any]]  # bind parameters' conversions, by name
     converters: tuple[Callable[[Any], Any] | None, ...] | None  # known after a first run
+    prepared: bool  # PostgreSQL: run by `_PreparedStatements`
 
 
 def get_session() -> Session:

@@ -243,6 +243,34 @@ def test_a_direct_query_keeps_one_cursor_per_connection_and_a_new_one_after_an_e
     assert cursors[3] is not cursors[2]
 
 
+@only_on("postgresql")
+def test_a_direct_query_is_prepared_once_per_connection_on_postgresql(app, create_user):
+    user = create_user()
+    name = DirectQuery(select(User.__table__.c.name).where(User.__table__.c.id == bindparam("id")))
+    prepared = text("SELECT statement FROM pg_prepared_statements WHERE name LIKE 'learnapp%'")
+    with app.test_request_context("/", method="GET"):
+        connection = autocommit()
+        for _ in range(3):
+            assert name.first(connection, id=user.id) == ("Ada Learner",)
+        statements = connection.execute(prepared).scalars().all()
+    assert len(statements) == 1 and "WHERE users.id = $1::INTEGER" in statements[0]
+
+
+def test_a_direct_query_in_a_transaction_is_part_of_it(app, create_user, db):
+    """On the session's connection it runs inside the session's transaction (psycopg begins
+    it), so a rollback undoes it."""
+    user = create_user()
+    rename = DirectQuery(
+        update(User.__table__).where(User.__table__.c.id == user.id).values(name=bindparam("name"))
+    )
+    with app.test_request_context("/", method="POST"):
+        session = get_session()
+        assert rename.run(session.connection(), name="Grace Hopper") == 1
+        assert transaction_open(session)
+        session.rollback()
+    assert db.scalar(select(User.name).where(User.id == user.id)) == "Ada Learner"
+
+
 def test_a_direct_query_prepares_its_parameters_as_their_types_do(app):
     """A JSON parameter goes to the driver as JSON (SQLite and psycopg take no dict)."""
     query = DirectQuery(select(bindparam("document", type_=JSON()).label("document")))
