@@ -33,7 +33,13 @@ from sqlalchemy.orm import Session
 
 from learnapp import grading, learner_progress
 from learnapp.content import Catalogue, ContentError, Lesson, Quiz, parse_quiz
-from learnapp.db import DirectQuery, insert_ignoring_duplicates, utcnow
+from learnapp.db import (
+    DirectQuery,
+    insert_ignoring_duplicates,
+    local_date,
+    long_date,
+    utcnow,
+)
 from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion, User
 from learnapp.progress import sections_read
 from learnapp.security import signed_in_select
@@ -156,10 +162,12 @@ def start(
     policy: RetakePolicy,
     rng: random.Random | None = None,
     renewal_opens: datetime | None = None,
+    time_zone: str = "UTC",
 ) -> QuizAttempt:
     """Open an attempt with its questions drawn, or return the one already open.
 
-    `renewal_opens`: for the holder of a valid certificate, when recertifying opens.
+    `renewal_opens`: for the holder of a valid certificate, when recertifying opens (told
+    as a day in `time_zone`, the site's).
     """
     state = status(session, user_id, lesson, quiz, policy)
     if state.open_attempt_id is not None:
@@ -172,7 +180,8 @@ def start(
         raise QuizClosed("You can retake the quiz a little later.")
     if renewal_opens is not None and utcnow() < renewal_opens:
         raise QuizClosed(
-            f"You already hold a valid certificate. You can retake the quiz to renew it from {renewal_opens:%d %B %Y}."
+            "You already hold a valid certificate. You can retake the quiz to renew it from "
+            f"{long_date(local_date(renewal_opens, time_zone))}."
         )
     attempt = QuizAttempt(
         user_id=user_id,

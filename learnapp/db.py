@@ -63,6 +63,11 @@ def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
 
 
+def long_date(day: date) -> str:
+    """A day as pages, messages and certificates write it: 1 December 2026."""
+    return f"{day.day} {day:%B %Y}"
+
+
 def _configure_sqlite(engine: Engine, autocommit: bool) -> None:
     # pysqlite's own transaction handling would defer BEGIN past our control; we emit it.
     @event.listens_for(engine, "connect")

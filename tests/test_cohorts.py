@@ -61,6 +61,9 @@ def test_instructor_creates_a_cohort_with_a_code_and_link(app, db, create_user):
     assert len(cohort.join_code.replace("-", "")) == 20
     html = client.get(response.headers["Location"]).text
     assert f"Learners join with the code {cohort.join_code}" in html
+    # The session's day as every page writes a day: no leading zero.
+    assert "session on 4 March 2025" in html
+    assert "<td>4 March 2025</td>" in client.get("/instructor/").text
     assert f"/cohorts/join/{cohort.join_code}" in html
     client.post("/instructor/cohorts", data=data)
     db.rollback()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from learnapp.content import Catalogue, Lesson
+from learnapp.db import long_date
 
 ERROR_MESSAGES = {
     400: (
@@ -135,8 +136,11 @@ def init_app(app: Flask) -> None:
         return "" if moment is None else moment.astimezone(zone).strftime(fmt).lstrip("0")
 
     @app.template_filter("day")
-    def day(moment: datetime | None) -> str:
-        return when(moment, "%d %B %Y")
+    def day(moment: date | datetime | None) -> str:
+        """A day (a cohort's session), or a stored UTC time's day where the readers are."""
+        if moment is None:
+            return ""
+        return long_date(moment.astimezone(zone).date() if isinstance(moment, datetime) else moment)
 
     @app.context_processor
     def site() -> dict[str, Any]:

@@ -113,6 +113,7 @@ def start(lesson_slug):
             renewal_opens=certificates.recertify_from(
                 held, current_app.config["RECERTIFY_WINDOW_DAYS"]
             ),
+            time_zone=current_app.config["TIME_ZONE"],
         )
     except attempts.QuizClosed as reason:
         flash(str(reason), "warning")
