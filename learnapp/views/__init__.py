@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, SecurityError
 
 from learnapp.content import Catalogue, Lesson
-from learnapp.db import long_date
+from learnapp.db import local_date, long_date
 
 ERROR_MESSAGES = {
     400: (
@@ -140,7 +140,9 @@ def init_app(app: Flask) -> None:
         """A day (a cohort's session), or a stored UTC time's day where the readers are."""
         if moment is None:
             return ""
-        return long_date(moment.astimezone(zone).date() if isinstance(moment, datetime) else moment)
+        return long_date(
+            local_date(moment, app.config["TIME_ZONE"]) if isinstance(moment, datetime) else moment
+        )
 
     @app.context_processor
     def site() -> dict[str, Any]:
