@@ -44,9 +44,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _load_content(app)
 
-    from learnapp import cli, db, security, views
+    from learnapp import caching, cli, db, security, views
 
     db.init_app(app)
+    caching.init_app(app)
     security.init_app(app)
     CSRFProtect(app)
     views.init_app(app)

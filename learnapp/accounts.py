@@ -6,9 +6,11 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from learnapp import learner_progress
 from learnapp.models import (
@@ -23,11 +25,26 @@ from learnapp.models import (
     SectionRead,
     User,
 )
-from learnapp.security import hash_password, normalise_email
 
 
 class AccountError(ValueError):
     """A request about an account that cannot be granted; the message is for the user."""
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def password_matches(user: User | None, password: str) -> bool:
+    if user is None:
+        # Hash anyway, so that an unknown e-mail takes as long as a wrong password.
+        hash_password(password)
+        return False
+    return check_password_hash(user.password_hash, password)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -104,7 +121,13 @@ def user_for_reset(session: Session, token: str, secret_key: str, max_age: int) 
 
 
 def personal_data(session: Session, user: Person) -> dict[str, Any]:
-    """Everything stored about a user, for them to download (certificate PDFs by hash)."""
+    """Everything stored about a user, for them to download (certificate PDFs by hash).
+
+    One thing waits: while an attempt is open, its draw lists each question's choices
+    (options, pairs or items) by display position only, as the attempt page does, since their
+    ids in display order would give the key away. The row says so in a `note`; the ids are
+    exported once the attempt is closed.
+    """
 
     def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
         columns = [c for c in model.__table__.columns if c.key not in ("pdf", "password_hash")]
@@ -113,7 +136,9 @@ def personal_data(session: Session, user: Person) -> dict[str, Any]:
             for row in session.execute(select(*columns).where(*where))
         ]
 
-    attempts = rows(QuizAttempt, QuizAttempt.user_id == user.id)
+    attempts = [
+        _without_key(attempt) for attempt in rows(QuizAttempt, QuizAttempt.user_id == user.id)
+    ]
     attempt_ids = [a["id"] for a in attempts]
     return {
         "account": rows(User, User.id == user.id)[0],
@@ -126,6 +151,23 @@ def personal_data(session: Session, user: Person) -> dict[str, Any]:
         "certificates": rows(Certificate, Certificate.user_id == user.id),
         "cohorts": rows(Enrolment, Enrolment.user_id == user.id),
     }
+
+
+OPEN_DRAW_NOTE = (
+    "This attempt is still open, so each drawn question lists only the positions its choices"
+    " are shown at. Which choice is at which position is added here once you submit it."
+)
+
+
+def _without_key(attempt: dict[str, Any]) -> dict[str, Any]:
+    """An exported attempt row, its draw as display positions unless the attempt is closed."""
+    if attempt["state"] == "closed":
+        return attempt
+    drawn = [
+        {"id": entry["id"], "positions": list(range(1, len(entry["order"]) + 1))}
+        for entry in attempt["drawn"]
+    ]
+    return {**attempt, "drawn": drawn, "note": OPEN_DRAW_NOTE}
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,9 +25,8 @@ from sqlalchemy.orm import Session
 
 from learnapp import learner_progress
 from learnapp.content import Catalogue
-from learnapp.db import DirectQuery, local_date
+from learnapp.db import local_date
 from learnapp.models import NAME_MAX, Certificate, Person, QuizAttempt, QuizVersion
-from learnapp.security import signed_in_select
 
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -135,24 +134,15 @@ class StoredPdf(NamedTuple):
     pdf: bytes
 
 
-# A download's one statement (security.load_user_with): the signed-in user, and the newest
-# revision of the code asked for (a row of None when there is no such code).
-_certificates = Certificate.__table__.c
-SIGNED_IN_WITH_PDF = DirectQuery(
-    signed_in_select(
-        _certificates.user_id, _certificates.code, _certificates.sha256, _certificates.pdf
-    )
-    .outerjoin(Certificate.__table__, _certificates.code == bindparam("code"))
-    .order_by(_certificates.revision.desc())
-    .limit(1)
-)
-
-
-def stored_pdf(rows: list[tuple[Any, ...]]) -> StoredPdf | None:
-    """The PDF of a code's newest revision, as issued, with its holder and hash, from
-    SIGNED_IN_WITH_PDF's rows."""
-    pdf = StoredPdf(*rows[0])
-    return pdf if pdf.code is not None else None
+def stored_pdf(session: Session, code: str) -> StoredPdf | None:
+    """The PDF of a code's newest revision, as issued, with its holder and hash."""
+    row = session.execute(
+        select(Certificate.user_id, Certificate.code, Certificate.sha256, Certificate.pdf)
+        .where(Certificate.code == code)
+        .order_by(Certificate.revision.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else StoredPdf(*row)
 
 
 def history(session: Session, user_id: int) -> list[Certificate]:

@@ -82,16 +82,14 @@ def progress_rebuild() -> None:
     """Recompute learner progress from the stored reads, attempts and certificates: run it
     after renaming, removing or reordering a lesson's sections."""
     from learnapp import learner_progress
-    from learnapp.db import begin_write, get_session, vacuum_analyze
+    from learnapp.db import vacuum_analyze, writing
     from learnapp.models import LearnerProgress
 
     catalogue = current_app.extensions["learnapp.content"]
     if catalogue is None:
         raise click.ClickException("the content has problems: run `flask content check`")
-    session = get_session()
-    begin_write(session)
-    written = learner_progress.rebuild(session, catalogue)
-    session.commit()
+    with writing() as session:
+        written = learner_progress.rebuild(session, catalogue)
     vacuum_analyze(session.get_bind(), LearnerProgress.__tablename__)
     for slug, rows in written.items():
         click.echo(f"{slug}: progress of {rows} learner(s) recomputed")
@@ -115,14 +113,15 @@ def users_group() -> None:
 def users_create(email: str, name: str, role: str, password: str) -> None:
     """Create an account."""
     from learnapp import accounts
-    from learnapp.db import get_session
+    from learnapp.db import writing
 
-    session = get_session()
     try:
-        user = accounts.create_user(session, email=email, name=name, password=password, role=role)
+        with writing() as session:
+            user = accounts.create_user(
+                session, email=email, name=name, password=password, role=role
+            )
     except accounts.AccountError as error:
         raise click.ClickException(str(error)) from None
-    session.commit()
     click.echo(f"created {user.role} {user.email}")
 
 
@@ -138,15 +137,17 @@ def users_create(email: str, name: str, role: str, password: str) -> None:
 def demo(learners: int) -> None:
     """Create the development demo accounts when missing, and print them."""
     from learnapp import accounts
-    from learnapp.db import get_session
+    from learnapp.db import get_session, writing
 
     if current_app.config["ENV"] == "production":
         raise click.ClickException("demo accounts are for development only, not production")
     session = get_session()
-    for email, name, role in DEMO_ACCOUNTS:
-        if accounts.find_by_email(session, email) is None:
-            accounts.create_user(session, email=email, name=name, password=DEMO_PASSWORD, role=role)
-    session.commit()
+    with writing(session):
+        for email, name, role in DEMO_ACCOUNTS:
+            if accounts.find_by_email(session, email) is None:
+                accounts.create_user(
+                    session, email=email, name=name, password=DEMO_PASSWORD, role=role
+                )
     if learners:
         try:
             seed_cohort(session, learners)

@@ -15,6 +15,16 @@ DEFAULTS: dict[str, Any] = {
     "LESSONS_DIR": str(ROOT / "lessons"),
     "QUIZZES_DIR": str(ROOT / "quizzes"),
     "DATABASE_URL": None,  # None: SQLite file in the instance folder
+    # false behind a pooler in transaction mode that cannot keep prepared statements
+    # (PgBouncer before 1.21, or any that runs DEALLOCATE ALL): see docs/deployment.md.
+    "DATABASE_PREPARED_STATEMENTS": True,
+    # Flask-Caching: rendered fragments and counts, each keyed by all it depends on
+    # (learnapp/caching.py). CACHE_REDIS_URL set: one Redis cache shared by every worker.
+    "CACHE_TYPE": "SimpleCache",
+    "CACHE_THRESHOLD": 5000,
+    "CACHE_DEFAULT_TIMEOUT": 3600,
+    "CACHE_KEY_PREFIX": "learnapp:",
+    "CACHE_REDIS_URL": None,
     # OWASP: scrypt N=2^15 (here 2^16), r=8, p=1. Tests lower it; see tests/conftest.py.
     "PASSWORD_HASH_METHOD": "scrypt:65536:8:1",
     "RATELIMIT_STORAGE_URL": "memory://",

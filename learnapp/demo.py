@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from learnapp import accounts, certificates, cohorts, grading, learner_progress
 from learnapp.attempts import quiz_version, result_columns
 from learnapp.content import Catalogue, Lesson, Question, Quiz
-from learnapp.db import begin_write, utcnow, vacuum_analyze
+from learnapp.db import utcnow, vacuum_analyze, writing
 from learnapp.models import (
     Answer,
     Certificate,
@@ -30,7 +30,6 @@ from learnapp.models import (
     SectionRead,
     User,
 )
-from learnapp.security import hash_password
 
 LESSON = "spinal-muscle-spasm"
 INSTRUCTOR_EMAIL = "instructor@example.com"
@@ -216,24 +215,22 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
     rng = random.Random(seed)  # noqa: S311 - demo data, not security
     now = utcnow()
 
-    begin_write(session)
     instructor = accounts.find_by_email(session, INSTRUCTOR_EMAIL)
     if instructor is None:
-        session.rollback()
         raise DemoError(f"Create the demo instructor {INSTRUCTOR_EMAIL} first (`flask demo`).")
-    cohort = cohorts.create(
-        session,
-        instructor,
-        f"Demo cohort ({learners:,} learners)",
-        (now - timedelta(days=14)).date(),
-        lesson.slug,
-    )
-    version_id = quiz_version(session, quiz, catalogue.version)
-    prefix = _email_prefix(session, cohort.id)
-    session.commit()
+    with writing(session):
+        cohort = cohorts.create(
+            session,
+            instructor,
+            f"Demo cohort ({learners:,} learners)",
+            (now - timedelta(days=14)).date(),
+            lesson.slug,
+        )
+        version_id = quiz_version(session, quiz, catalogue.version)
+        prefix = _email_prefix(session, cohort.id)
 
     # One hash for everyone: 10,000 scrypt hashes at OWASP cost would take about half an hour.
-    password_hash = hash_password(DEMO_PASSWORD)
+    password_hash = accounts.hash_password(DEMO_PASSWORD)
     profiles = _profiles(learners, rng)
     revoked = 0
     with _progress(learners) as bar:
@@ -250,12 +247,11 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
                     learner.certificate = _certificate(
                         learner, lesson, catalogue, rng, now, instructor.id if revoke else None
                     )
-            begin_write(session)
-            user_ids = _insert(
-                session, chunk, cohort, prefix, password_hash, lesson, quiz, version_id
-            )
-            learner_progress.refresh_learners(session, lesson, quiz, user_ids)
-            session.commit()
+            with writing(session):
+                user_ids = _insert(
+                    session, chunk, cohort, prefix, password_hash, lesson, quiz, version_id
+                )
+                learner_progress.refresh_learners(session, lesson, quiz, user_ids)
             bar.update(len(chunk))
     loaded = (
         User,

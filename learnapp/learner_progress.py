@@ -16,7 +16,6 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import (
-    CTE,
     BigInteger,
     Boolean,
     Select,
@@ -39,7 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from learnapp.content import Catalogue, Lesson, Quiz
-from learnapp.db import DirectQuery, UTCDateTime, dialect_insert
+from learnapp.db import UTCDateTime, dialect_insert
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -189,7 +188,7 @@ _CLOSED_ATTEMPT_COUNTED = {
         else_=_progress.c.last_activity,
     ),
 }
-_COUNT_CLOSED_ATTEMPT = DirectQuery(
+_COUNT_CLOSED_ATTEMPT = (
     update(_progress)
     .where(_progress.c.user_id == bindparam("learner"), _progress.c.lesson == bindparam("slug"))
     .values(_CLOSED_ATTEMPT_COUNTED)
@@ -223,30 +222,10 @@ def add_closed_attempt(session: Session, parameters: dict[str, Any]) -> None:
     UPDATE, where `refresh` would recompute the row from every read, attempt and certificate:
     the submit is the busiest write. The row exists from the attempt's start; where it does
     not, the row is computed whole. Only for a quiz that `counts_in_place`."""
-    connection = session.connection()  # direct statements: no ORM execution path needed
-    if _COUNT_CLOSED_ATTEMPT.run(connection, **parameters) != 1:
+    if session.execute(_COUNT_CLOSED_ATTEMPT, parameters).rowcount != 1:
         refresh(session, parameters["learner"], parameters["slug"])
         return
-    _RAISE_COHORT_VERSIONS.run(connection, **parameters)
-
-
-def counting_closed_attempt(closed: CTE) -> tuple[CTE, CTE]:
-    """`add_closed_attempt` as two CTEs for a statement that closes the attempt too (on
-    PostgreSQL, where each statement is a round trip): the rows of the learners in `closed`
-    (a CTE with a user_id column) counted, returning their user_id, and their cohorts'
-    versions raised."""
-    counted = (
-        update(_progress)
-        .where(_progress.c.user_id == closed.c.user_id, _progress.c.lesson == bindparam("slug"))
-        .values(_CLOSED_ATTEMPT_COUNTED)
-        .returning(_progress.c.user_id)
-        .cte("counted")
-    )
-    touched = _touch(
-        Cohort.lesson == bindparam("slug"),
-        Cohort.id.in_(cohorts_of(select(counted.c.user_id))),
-    ).cte("touched")
-    return counted, touched
+    session.execute(_RAISE_COHORT_VERSIONS, parameters)
 
 
 def lock(session: Session, user_id: int, lesson: str | None = None) -> None:
@@ -321,8 +300,8 @@ def _touch(*where: Any) -> Any:
 
 
 # add_closed_attempt's: the cohorts of the learner bound as `learner`, in the lesson `slug`.
-_RAISE_COHORT_VERSIONS = DirectQuery(
-    _touch(Cohort.lesson == bindparam("slug"), Cohort.id.in_(cohorts_of([bindparam("learner")])))
+_RAISE_COHORT_VERSIONS = _touch(
+    Cohort.lesson == bindparam("slug"), Cohort.id.in_(cohorts_of([bindparam("learner")]))
 )
 
 

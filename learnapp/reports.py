@@ -7,7 +7,7 @@ a learner's timeline and the item analysis read the raw tables.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, MutableMapping, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -17,6 +17,7 @@ from sqlalchemy import Select, and_, bindparam, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from learnapp import itemstats
+from learnapp.caching import COHORT_OVERVIEW, remembered
 from learnapp.content import Lesson, Quiz
 from learnapp.db import UTCDateTime
 from learnapp.models import (
@@ -225,34 +226,22 @@ def overview(session: Session, scope: Scope, now: datetime) -> Overview:
     )
 
 
-OVERVIEWS_KEPT = 1000  # cohorts whose counts one process keeps, before starting afresh
-
-
 def cohort_overview(
-    session: Session,
-    cohort: Cohort,
-    scope: Scope,
-    now: datetime,
-    kept: MutableMapping[int, tuple[int, Overview]],
+    session: Session, cohort: Cohort, scope: Scope, now: datetime, content_version: str
 ) -> Overview:
-    """The cohort's overview, reused from `kept` (a process's cache) while the cohort's
-    progress_version is the one it was computed at and the clock has not reached `until`.
+    """The cohort's overview, kept while its progress_version and the content are the ones
+    it was counted at, and the clock has not reached the moment it changes by itself (`until`).
 
     Counting a large cohort costs a scan of its rows, where the rest of the page reads one
     page of them; every change to what it counts raises progress_version, in the same
     transaction (see learner_progress.touch_cohorts).
     """
-    version = cohort.progress_version  # read before counting, so a change meanwhile shows
-    entry = kept.get(cohort.id)
-    if entry is not None and entry[0] == version:
-        counted = entry[1]
-        if counted.until is None or now < counted.until:
-            return counted
-    counted = overview(session, scope, now)
-    if len(kept) >= OVERVIEWS_KEPT:
-        kept.clear()
-    kept[cohort.id] = (version, counted)
-    return counted
+    return remembered(
+        COHORT_OVERVIEW,
+        (cohort.id, cohort.progress_version, content_version),
+        lambda: overview(session, scope, now),
+        still_good=lambda counted: counted.until is None or now < counted.until,
+    )
 
 
 class LearnerRow(NamedTuple):

@@ -1,10 +1,10 @@
-"""Who may do what: login manager, password hashing, throttles, safe redirects, headers."""
+"""Who may do what: login manager, role checks, throttles, safe redirects, headers."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from functools import wraps
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -15,7 +15,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     request,
     session,
@@ -25,11 +24,10 @@ from flask_login import LoginManager, UserMixin, current_user, user_logged_in, u
 from limits import parse
 from limits.storage import storage_from_string
 from limits.strategies import MovingWindowRateLimiter
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from learnapp.db import DirectQuery, autocommit
+from learnapp.db import get_session
 from learnapp.models import Cohort, Enrolment, Person, User
 
 login_manager = LoginManager()
@@ -77,34 +75,13 @@ class SignedIn(UserMixin):
         return self.role in ("instructor", "admin")
 
 
-_users = User.__table__
+# The columns `SignedIn` is made of, for the account a session names.
+_SIGNED_IN = select(User.id, User.name, User.email, User.role, User.session_version).where(
+    User.id == bindparam("id"), User.is_enabled.is_(True)
+)
 
 
-def signed_in_select(*page_columns: Any) -> Select[Any]:
-    """The signed-in user's columns (for the user id `:id`), then `page_columns`: the start
-    of a busy page's one statement (see `load_user_with`)."""
-    users = _users.c
-    return (
-        select(users.id, users.name, users.email, users.role, users.session_version)
-        .add_columns(*page_columns)
-        .select_from(_users)
-        .where(users.id == bindparam("id"), users.is_enabled.is_(True))
-    )
-
-
-# Every signed-in request runs it, unless its page loads the user with its own rows.
-_SIGNED_IN = DirectQuery(signed_in_select())
-_SIGNED_IN_FIELDS = len(fields(SignedIn))
-
-
-def session_identity() -> tuple[int, int] | None:
-    """The account id and session version this request's session names, unchecked: whether
-    that account is enabled and still signed in with that version is for the database to
-    say (`load_user`, or a statement that checks it itself)."""
-    return _session_identity(session.get("_user_id") or "")
-
-
-def _session_identity(user_id: str) -> tuple[int, int] | None:
+def _identity_in(user_id: str) -> tuple[int, int] | None:
     """The account id and session version a session cookie names (see `SignedIn.get_id`)."""
     raw_id, _, version = user_id.partition(":")
     if not raw_id.isdigit() or not version.isdigit():
@@ -112,69 +89,20 @@ def _session_identity(user_id: str) -> tuple[int, int] | None:
     return int(raw_id), int(version)
 
 
-def _signed_in(row: tuple[Any, ...] | None, version: int) -> SignedIn | None:
-    """The snapshot of a signed_in_select row, if the session is still that account's."""
-    user = None if row is None else SignedIn(*row[:_SIGNED_IN_FIELDS])
-    return user if user and user.session_version == version else None
-
-
 @login_manager.user_loader
 def load_user(user_id: str) -> SignedIn | None:
-    identity = _session_identity(user_id)
+    identity = _identity_in(user_id)
     if identity is None:
         return None
-    return _signed_in(_SIGNED_IN.first(autocommit(), id=identity[0]), identity[1])
-
-
-def load_user_with(query: DirectQuery, **params: Any) -> list[tuple[Any, ...]]:
-    """Sign the request in, as flask-login's user loader would, and read the page's own rows
-    in the same statement: on PostgreSQL each statement is a round trip, and the busiest
-    requests (lesson pages, a certificate download, a quiz submit) can do with one.
-
-    `query` is a `signed_in_select(...)` with the page's tables outer-joined, so that the
-    user's row comes back even when the page has none. Returns the page's columns of each row
-    (all None when the join found nothing). When nobody is signed in, the request ends as
-    `login_required` would end it (`login_manager.unauthorized()`: to the login page).
-    """
-    identity = session_identity()
-    if identity is not None and "_login_user" not in g:
-        rows = query.all(autocommit(), id=identity[0], **params)
-        user = _signed_in(rows[0] if rows else None, identity[1])
-        if user is not None:
-            # Where flask-login keeps the request's user (as LoginManager._load_user does).
-            login_manager._update_request_context_with_user(user)
-            return [row[_SIGNED_IN_FIELDS:] for row in rows]
-    # Signed in some other way (a remember-me cookie), or not at all: the usual way, then
-    # the page's rows on their own.
-    rows = (
-        query.all(autocommit(), id=current_user.id, **params)
-        if current_user.is_authenticated
-        else []
-    )
-    if not rows:
-        abort(login_manager.unauthorized())
-    return [row[_SIGNED_IN_FIELDS:] for row in rows]
+    row = get_session().execute(_SIGNED_IN, {"id": identity[0]}).first()
+    user = None if row is None else SignedIn(*row)
+    # A password change or "log out everywhere" raised the version: this session has ended.
+    return user if user is not None and user.session_version == identity[1] else None
 
 
 def account_row(db: Session) -> User:
     """The signed-in user's `User` row, for the views that change the account."""
     return db.get_one(User, current_user.id)
-
-
-def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
-
-
-def password_matches(user: User | None, password: str) -> bool:
-    if user is None:
-        # Hash anyway, so that an unknown e-mail takes as long as a wrong password.
-        generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
-        return False
-    return check_password_hash(user.password_hash, password)
-
-
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
 
 
 def role_required(*roles: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

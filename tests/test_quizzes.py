@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from learnapp import attempts, grading
 from learnapp.content import Catalogue, Question, load_content
-from learnapp.db import begin_write, get_session, utcnow
+from learnapp.db import utcnow, writing
 from learnapp.models import Answer, DisclaimerAcknowledgement, QuizAttempt, QuizVersion, User
-from tests.conftest import SECTIONS, AuthActions, count_rows, statements_listened
+from tests.conftest import SECTIONS, AuthActions, count_rows
 
 LESSON = "spinal-muscle-spasm"
 FINAL = f"/quizzes/{LESSON}/final"
@@ -76,14 +76,6 @@ def answer_form(attempt: QuizAttempt, catalogue: Catalogue, wrong: Wrong = all_r
         question = quiz.question(entry["id"])
         form |= question_fields(question, entry["order"], wrong(question))
     return form
-
-
-def signed_field(client, attempt_id: int) -> str:
-    """The signed attempt the attempt page puts in its form."""
-    page = client.get(f"/quizzes/attempts/{attempt_id}").text
-    match = re.search(r'<input type="hidden" name="attempt" value="([^"]+)">', page)
-    assert match, "the attempt page carries no signed attempt"
-    return match.group(1)
 
 
 def right_response(question: Question) -> Any:
@@ -415,19 +407,16 @@ def seeded_attempt(app, user_id: int, wanted: set[str]) -> QuizAttempt:
             return {quiz.question(e["id"]).type for e in drawn}
 
         seed = next(s for s in range(1000) if wanted <= types(s))
-        session = get_session()
-        begin_write(session)
-        attempt = attempts.start(
-            session,
-            user_id,
-            catalogue.lessons[LESSON],
-            quiz,
-            catalogue,
-            attempts.RetakePolicy(),
-            rng=random.Random(seed),
-        )
-        session.commit()
-        return attempt
+        with writing() as session:
+            return attempts.start(
+                session,
+                user_id,
+                catalogue.lessons[LESSON],
+                quiz,
+                catalogue,
+                attempts.RetakePolicy(),
+                rng=random.Random(seed),
+            )
 
 
 def first_of(attempt: QuizAttempt, catalogue: Catalogue, qtype: str) -> tuple[Question, list]:
@@ -551,12 +540,9 @@ def test_another_learners_attempt_does_not_exist(app, client, ready, db, catalog
     assert count_rows(db, Answer) == 0
 
 
-@pytest.mark.parametrize("signed", [False, True], ids=["read", "signed"])
-def test_a_stale_form_after_close_changes_nothing(client, ready, db, catalogue, signed):
+def test_a_stale_form_after_close_changes_nothing(client, ready, db, catalogue):
     attempt = fetch(db, start(client))
     stale = answer_form(attempt, catalogue, all_wrong)
-    if signed:  # the page's own form: the submit does not read the attempt first
-        stale["attempt"] = [signed_field(client, attempt.id)]
     closed = take_quiz(client, db, catalogue)
     before = [(a.question_id, a.response, a.score) for a in answers(db, attempt.id)]
 
@@ -575,98 +561,12 @@ def test_a_stale_form_after_close_changes_nothing(client, ready, db, catalogue, 
     assert [(a.question_id, a.response, a.score) for a in answers(db, attempt.id)] == before
 
 
-# --- The signed attempt: a submit that need not read first -----------------------------
-
-
-def test_a_signed_form_is_graded_and_stored_in_fewer_statements(
-    app, client, ready, db, catalogue, create_user
-):
-    """One learner submits without the page's signed attempt, another with it: the signed
-    submit runs no read (on PostgreSQL, it is one statement), and is graded all the same."""
-    unsigned_id = start(client)
-    form = answer_form(fetch(db, unsigned_id), catalogue)
-    unsigned_statements: list[str] = []
-    with statements_listened(app, lambda *args: unsigned_statements.append(args[2])):
-        assert client.post(f"/quizzes/attempts/{unsigned_id}", data=form).status_code == 302
-
-    create_user(email="second@example.com")
-    second = app.test_client()
-    AuthActions(second).login("second@example.com")
-    read_all_sections(second)
-    second.post(f"{FINAL}/acknowledge")
-    signed_id = start(second)
-    attempt = fetch(db, signed_id)
-    form = answer_form(attempt, catalogue, lambda q: q.type != "ordering")
-    form["attempt"] = [signed_field(second, signed_id)]
-    signed_statements: list[str] = []
-    with statements_listened(app, lambda *args: signed_statements.append(args[2])):
-        response = second.post(f"/quizzes/attempts/{signed_id}", data=form)
-    assert response.status_code == 302
-    assert response.location == f"/quizzes/attempts/{signed_id}"
-
-    assert fetch(db, unsigned_id).percent == 100
-    signed = fetch(db, signed_id)
-    quiz = catalogue.quizzes[attempt.quiz_id]
-    right = [e["id"] for e in attempt.drawn if quiz.question(e["id"]).type == "ordering"]
-    assert [(a.question_id, a.correct) for a in answers(db, signed_id)] == [
-        (e["id"], e["id"] in right) for e in attempt.drawn
-    ]
-    assert signed.state == "closed" and not signed.passed
-    assert signed.score == sum(quiz.question(qid).points for qid in right)
-    assert not [s for s in signed_statements if s.lstrip().upper().startswith("SELECT USERS")]
-    assert len(signed_statements) == len(unsigned_statements) - 1
-    if db.get_bind().dialect.name == "postgresql":
-        assert len(signed_statements) == 1
-
-
-@pytest.mark.parametrize(
-    "spoil",
-    [
-        pytest.param(
-            lambda field, other: field[:-2] + ("A" if field[-1] != "A" else "B"), id="altered"
-        ),
-        pytest.param(lambda field, other: other, id="another-attempts"),
-        pytest.param(lambda field, other: "", id="empty"),
-        pytest.param(lambda field, other: "not a signature", id="garbage"),
-    ],
-)
-def test_a_form_without_a_valid_signature_is_read_and_graded_as_usual(
-    app, client, ready, db, catalogue, create_user, spoil
-):
-    first = start(client)
-    first_field = signed_field(client, first)
-    take_quiz(client, db, catalogue)  # closes the first
-    attempt = fetch(db, start(client))
-    form = answer_form(attempt, catalogue)
-    form["attempt"] = [spoil(signed_field(client, attempt.id), first_field)]
-    response = client.post(f"/quizzes/attempts/{attempt.id}", data=form)
-    assert response.status_code == 302
-    closed = fetch(db, attempt.id)
-    assert (closed.state, closed.percent) == ("closed", 100)
-    assert fetch(db, first).percent == 100  # untouched
-
-
-def test_another_learners_signed_form_does_not_submit_their_attempt(
-    app, client, ready, db, catalogue, create_user
-):
-    attempt = fetch(db, start(client))
-    form = answer_form(attempt, catalogue, all_wrong)
-    form["attempt"] = [signed_field(client, attempt.id)]
-    create_user(email="other@example.com")
-    other = app.test_client()
-    AuthActions(other).login("other@example.com")
-    assert other.post(f"/quizzes/attempts/{attempt.id}", data=form).status_code == 404
-    assert fetch(db, attempt.id).state == "in_progress"
-    assert count_rows(db, Answer) == 0
-
-
 @pytest.mark.parametrize("how", ["signed out everywhere", "account disabled"])
-def test_a_signed_form_from_a_session_no_longer_valid_records_nothing(
+def test_a_form_from_a_session_no_longer_valid_records_nothing(
     app, client, ready, db, catalogue, how
 ):
     attempt = fetch(db, start(client))
     form = answer_form(attempt, catalogue)
-    form["attempt"] = [signed_field(client, attempt.id)]
     user = db.get(User, ready.id)
     if how == "account disabled":
         user.is_enabled = False
@@ -782,12 +682,10 @@ class TestDailyCap:
 # --- Content versions -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("signed", [False, True], ids=["read", "signed"])
 def test_an_attempt_is_graded_against_the_version_it_was_drawn_from(
-    app, client, ready, db, catalogue, tmp_path, signed
+    app, client, ready, db, catalogue, tmp_path
 ):
     attempt = fetch(db, start(client))
-    signature = signed_field(client, attempt.id)
     quiz = catalogue.quizzes[attempt.quiz_id]
     changed = next(
         q for e in attempt.drawn if (q := quiz.question(e["id"])).type == "single" and q.critical
@@ -809,8 +707,6 @@ def test_an_attempt_is_graded_against_the_version_it_was_drawn_from(
     app.extensions["learnapp.content"] = edited
 
     form = answer_form(attempt, catalogue)  # right in the ORIGINAL version
-    if signed:
-        form["attempt"] = [signature]
     assert client.post(f"/quizzes/attempts/{attempt.id}", data=form).status_code == 302
     closed = fetch(db, attempt.id)
     assert (closed.percent, closed.passed) == (100, True)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 from learnapp import attempts, certificates, create_app, grading
 from learnapp.db import get_engine
@@ -159,14 +159,14 @@ def fault_inserting_certificate(monkeypatch, app) -> Any:
 
 def fault_committing(monkeypatch, app) -> Any:
     """The row is inserted, then the commit fails."""
-    real = Session.commit
+    real = SessionTransaction.commit
 
-    def commit(self: Session) -> None:
-        if any(isinstance(obj, Certificate) for obj in self.identity_map.values()):
+    def commit(self: SessionTransaction, *args: Any, **kwargs: Any) -> Any:
+        if any(isinstance(obj, Certificate) for obj in self.session.identity_map.values()):
             fail()
-        real(self)
+        return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(Session, "commit", commit)
+    monkeypatch.setattr(SessionTransaction, "commit", commit)
 
 
 @pytest.fixture

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Response, abort, current_app, g, render_template, request, url_for
+from flask import Flask, Response, abort, current_app, g, render_template
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, SecurityError
+from sqlalchemy.exc import DBAPIError
+from werkzeug.exceptions import HTTPException, SecurityError, ServiceUnavailable
 
 from learnapp.content import Catalogue, Lesson
 from learnapp.db import local_date, long_date
@@ -31,6 +31,11 @@ ERROR_MESSAGES = {
         "Something went wrong on our side",
         "Nothing you did caused this. Please try again in a moment.",
     ),
+    503: (
+        "We lost the connection to our database",
+        "Nothing was half-saved: what you sent was recorded whole or not at all. "
+        "Please go back and send it again; if it was already recorded, the page will say so.",
+    ),
 }
 
 
@@ -43,37 +48,6 @@ def lesson_or_404(slug: str) -> Lesson:
     if lesson is None:
         abort(404)
     return lesson
-
-
-# url_for arguments that make a URL depend on more than the endpoint, its values and the
-# mount point (host, scheme, anchor): such URLs are built every time.
-_UNCACHED_ARGUMENTS = frozenset({"_external", "_scheme", "_anchor", "_method"})
-URL_CACHE_SIZE = 4096
-
-
-def cached_url_for() -> Callable[..., str]:
-    """url_for for templates, remembered per app: a page builds a dozen or more URLs
-    (navigation, section links), each a walk of the URL map. The same endpoint and values
-    under the same mount point always give the same path (the app registers no
-    url_defaults), so a built URL is kept in a bounded cache."""
-    cache: dict[tuple[Any, ...], str] = {}
-
-    def template_url_for(endpoint: str, **values: Any) -> str:
-        if endpoint.startswith(".") or not _UNCACHED_ARGUMENTS.isdisjoint(values):
-            return url_for(endpoint, **values)
-        key = (request.root_path, endpoint, *values.items())
-        try:
-            return cache[key]
-        except KeyError:
-            pass
-        except TypeError:  # a value that cannot be a key (a list): build as usual
-            return url_for(endpoint, **values)
-        if len(cache) >= URL_CACHE_SIZE:
-            cache.clear()  # rare: thousands of distinct links (ids) since the last clear
-        url = cache[key] = url_for(endpoint, **values)
-        return url
-
-    return template_url_for
 
 
 def error_page(error: HTTPException | Exception) -> tuple[str, int] | Response:
@@ -127,7 +101,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected)
 
     app.jinja_env.add_extension("jinja2.ext.do")
-    app.jinja_env.globals["url_for"] = cached_url_for()
     zone = ZoneInfo(app.config["TIME_ZONE"])
 
     @app.template_filter("when")
@@ -152,9 +125,13 @@ def init_app(app: Flask) -> None:
         }
 
 
-def _unexpected(error: Exception) -> tuple[str, int]:
+def _unexpected(error: Exception) -> tuple[str, int] | Response:
     current_app.logger.exception("unhandled error", exc_info=error)
     # The page itself may read the database (the signed-in user): start from a clean session.
     if "db_session" in g:
         g.db_session.rollback()
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        # A database restart or a pooler dropped the connection mid-request: the pool has
+        # discarded it, and a transaction cut short is rolled back whole by the database.
+        return error_page(ServiceUnavailable())
     return error_page(error)

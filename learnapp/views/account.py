@@ -8,9 +8,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, sess
 from flask_login import current_user, fresh_login_required, login_required, login_user, logout_user
 
 from learnapp import accounts
-from learnapp.db import begin_write, get_session
+from learnapp.accounts import password_matches
+from learnapp.db import get_session, writing
 from learnapp.forms import DeleteAccountForm, EmailChangeForm, NameForm, PasswordChangeForm
-from learnapp.security import account_row, password_matches
+from learnapp.security import account_row
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -37,10 +38,8 @@ def change_name():
     form = NameForm()
     if not form.validate_on_submit():
         return _page(400, name_form=form)
-    db = get_session()
-    begin_write(db)
-    account_row(db).name = " ".join(form.name.data.split())
-    db.commit()
+    with writing() as db:
+        account_row(db).name = " ".join(form.name.data.split())
     flash("Your name is saved.", "success")
     return redirect(url_for("account.settings"))
 
@@ -64,14 +63,12 @@ def change_email():
     form = EmailChangeForm()
     if not _confirmed(form):
         return _page(400, email_form=form)
-    db = get_session()
-    begin_write(db)
     try:
-        accounts.change_email(db, account_row(db), form.email.data)
+        with writing() as db:
+            accounts.change_email(db, account_row(db), form.email.data)
     except accounts.AccountError as error:
         form.email.errors.append(str(error))
         return _page(400, email_form=form)
-    db.commit()
     flash("Your e-mail is changed.", "success")
     return redirect(url_for("account.settings"))
 
@@ -82,11 +79,9 @@ def change_password():
     form = PasswordChangeForm()
     if not _confirmed(form):
         return _page(400, password_form=form)
-    db = get_session()
-    begin_write(db)
-    user = account_row(db)
-    accounts.change_password(user, form.password.data)
-    db.commit()
+    with writing() as db:
+        user = account_row(db)
+        accounts.change_password(user, form.password.data)
     db.refresh(user)
     # Every other session is now ended; this one continues under the new session version.
     session.clear()
@@ -112,14 +107,12 @@ def delete():
     form = DeleteAccountForm()
     if not _confirmed(form):
         return _page(400, delete_form=form)
-    db = get_session()
-    begin_write(db)
     try:
-        accounts.delete_account(db, account_row(db))
+        with writing() as db:
+            accounts.delete_account(db, account_row(db))
     except accounts.AccountError as error:
         form.current.errors.append(str(error))
         return _page(400, delete_form=form)
-    db.commit()
     logout_user()
     session.clear()
     flash(

@@ -7,7 +7,7 @@ from flask_login import current_user
 from sqlalchemy import func, or_, select
 
 from learnapp import accounts
-from learnapp.db import begin_write, get_session
+from learnapp.db import get_session, writing
 from learnapp.forms import UserAdminForm
 from learnapp.models import User
 from learnapp.security import login_manager
@@ -58,9 +58,7 @@ def users():
 
 @bp.post("/users/<int:user_id>")
 def update_user(user_id):
-    db = get_session()
-    begin_write(db)
-    user = db.get(User, user_id) or abort(404)
+    user = get_session().get(User, user_id) or abort(404)
     form = UserAdminForm(prefix=f"u{user.id}")
     if not form.validate_on_submit():
         flash("Choose a role from the list.", "error")
@@ -69,12 +67,12 @@ def update_user(user_id):
             "You cannot remove your own admin role or disable yourself; ask another admin.", "error"
         )
     else:
-        changed = user.role != form.role.data or user.is_enabled != form.enabled.data
-        user.role = form.role.data
-        if user.is_enabled and not form.enabled.data:
-            accounts.end_sessions(user)  # a disabled account's sessions stop at once
-        user.is_enabled = form.enabled.data
-        db.commit()
+        with writing():
+            changed = user.role != form.role.data or user.is_enabled != form.enabled.data
+            user.role = form.role.data
+            if user.is_enabled and not form.enabled.data:
+                accounts.end_sessions(user)  # a disabled account's sessions stop at once
+            user.is_enabled = form.enabled.data
         if changed:
             flash(
                 f"Saved: {user.email} is now {'an' if user.role in ('admin', 'instructor') else 'a'} {user.role}"

@@ -15,16 +15,10 @@ from flask import (
 from flask_login import current_user, login_fresh, login_required, login_user, logout_user
 
 from learnapp import accounts, mail
-from learnapp.db import begin_write, get_session
+from learnapp.accounts import normalise_email, password_matches
+from learnapp.db import get_session, writing
 from learnapp.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
-from learnapp.security import (
-    account_row,
-    client_address,
-    normalise_email,
-    password_matches,
-    safe_next,
-    throttle,
-)
+from learnapp.security import account_row, client_address, safe_next, throttle
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -45,16 +39,14 @@ def register():
         return redirect(url_for("lessons.index"))
     form = RegisterForm()
     if form.validate_on_submit():
-        db = get_session()
-        begin_write(db)
         try:
-            user = accounts.create_user(
-                db, email=form.email.data, name=form.name.data, password=form.password.data
-            )
+            with writing() as db:
+                user = accounts.create_user(
+                    db, email=form.email.data, name=form.name.data, password=form.password.data
+                )
         except accounts.AccountError as error:
             form.email.errors.append(str(error))
         else:
-            db.commit()
             _start_session(user)
             flash(f"Welcome, {user.name}. Your account is ready.", "success")
             return _after_login()
@@ -104,10 +96,8 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    db = get_session()
-    begin_write(db)
-    accounts.end_sessions(account_row(db))
-    db.commit()
+    with writing() as db:
+        accounts.end_sessions(account_row(db))
     logout_user()
     session.clear()
     flash("You are logged out.", "info")
@@ -152,14 +142,15 @@ def reset(token):
         return redirect(url_for("auth.reset_request"))
     form = ResetForm()
     if form.validate_on_submit():
-        begin_write(db)
-        user = accounts.user_for_reset(
-            db, token, current_app.secret_key, config["PASSWORD_RESET_MAX_AGE"]
-        )
+        with writing() as db:
+            # Read again under the write lock: a link works once, even if used twice at once.
+            user = accounts.user_for_reset(
+                db, token, current_app.secret_key, config["PASSWORD_RESET_MAX_AGE"]
+            )
+            if user is not None:
+                accounts.change_password(user, form.password.data)
         if user is None:
             return redirect(url_for("auth.reset_request"))
-        accounts.change_password(user, form.password.data)
-        db.commit()
         flash("Your password is changed. Please log in with it.", "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset.html", form=form), 400 if form.errors else 200

@@ -15,10 +15,10 @@ from flask import (
 from flask_login import current_user, login_required
 
 from learnapp import certificates
-from learnapp.db import begin_write, get_session, utcnow
+from learnapp.db import get_session, utcnow, writing
 from learnapp.forms import CertificateNameForm, ReissueForm, RevokeForm
 from learnapp.models import Certificate, User
-from learnapp.security import load_user_with, manages_learner
+from learnapp.security import manages_learner
 from learnapp.views import catalogue
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates")
@@ -82,9 +82,8 @@ def claim(attempt_id):
         except certificates.CertificateError as error:
             form.name.errors.append(str(error))
         else:
-            begin_write(db)
-            kept = certificates.save_issued(db, draft)
-            db.commit()
+            with writing() as db:
+                kept = certificates.save_issued(db, draft)
             flash("Your certificate is ready.", "success")
             return redirect(url_for("certificates.show", code=kept.code))
     return render_template(
@@ -114,10 +113,9 @@ def show(code):
 
 
 @bp.get("/<code>/pdf")
+@login_required
 def download(code):
-    # The busiest certificate request: the signed-in user and the PDF in one statement.
-    rows = load_user_with(certificates.SIGNED_IN_WITH_PDF, code=code)
-    stored = certificates.stored_pdf(rows)
+    stored = certificates.stored_pdf(get_session(), code)
     if stored is None or not _may_see(stored.user_id):
         abort(404)
     # A stored PDF never changes: its hash is its ETag, and a repeat download is a 304.
@@ -136,21 +134,19 @@ def download(code):
 @bp.post("/<code>/revoke")
 @login_required
 def revoke(code):
-    db = get_session()
-    begin_write(db)
     certificate = _managed(code)
     form = RevokeForm()
-    if form.validate_on_submit():
-        try:
-            certificates.revoke(db, certificate, current_user, form.reason.data, utcnow())
-        except certificates.CertificateError as error:
-            flash(str(error), "error")
-        else:
-            db.commit()
-            flash("The certificate is revoked.", "success")
-    else:
+    if not form.validate_on_submit():
         # Blank or over-long: the form's own message says which.
         flash(next(iter(form.reason.errors), "Please give the reason for revoking."), "error")
+        return redirect(url_for("certificates.show", code=certificate.code))
+    try:
+        with writing() as db:
+            certificates.revoke(db, certificate, current_user, form.reason.data, utcnow())
+    except certificates.CertificateError as error:
+        flash(str(error), "error")
+    else:
+        flash("The certificate is revoked.", "success")
     return redirect(url_for("certificates.show", code=certificate.code))
 
 
@@ -164,21 +160,18 @@ def reissue(code):
         flash("Please give the corrected name (at most 120 characters).", "error")
         return redirect(url_for("certificates.show", code=certificate.code))
     try:
+        # Rendered before the write transaction: no database lock is held meanwhile.
         revision = certificates.reissue(db, certificate, form.name.data, utcnow())
     except certificates.CertificateError as error:
         flash(str(error), "error")
         return redirect(url_for("certificates.show", code=certificate.code))
-    begin_write(db)
-    current = certificates.current_revision(db, certificate.code)
-    if current.revision != certificate.revision or not certificates.save_revision(
-        db, current, revision, utcnow()
-    ):
-        db.rollback()
+    with writing() as db:
+        saved = certificates.save_revision(db, certificate, revision, utcnow())
+    if saved:
+        flash("The certificate was reissued with the corrected name.", "success")
+    else:
         flash(
             "Someone corrected or revoked this certificate meanwhile; please check it and try again.",
             "warning",
         )
-    else:
-        db.commit()
-        flash("The certificate was reissued with the corrected name.", "success")
     return redirect(url_for("certificates.show", code=certificate.code))

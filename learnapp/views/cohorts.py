@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from learnapp import cohorts
-from learnapp.db import begin_write, get_session
+from learnapp.db import get_session, writing
 from learnapp.forms import EmptyForm, JoinForm
 from learnapp.security import client_address, throttle
 
@@ -65,15 +65,13 @@ def join():
     if not _guesses_allowed():
         form.code.errors.append("Too many wrong codes. Please wait a few minutes and try again.")
         return _page(form, 429)
-    begin_write(db)
     cohort = cohorts.by_code(db, form.code.data)
     if cohort is None:
         _record_guess()
-        db.commit()
         form.code.errors.append("No cohort has this code. Check it with your instructor.")
         return _page(form, 400)
-    joined = cohorts.join(db, current_user, cohort)
-    db.commit()
+    with writing() as db:
+        joined = cohorts.join(db, current_user, cohort)
     flash(
         f"You joined {cohort.name}." if joined else f"You are already in {cohort.name}.", "success"
     )
@@ -83,10 +81,9 @@ def join():
 @bp.post("/<int:cohort_id>/leave")
 @login_required
 def leave(cohort_id):
-    db = get_session()
-    begin_write(db)
-    if not cohorts.leave(db, current_user, cohort_id):
+    with writing() as db:
+        left = cohorts.leave(db, current_user, cohort_id)
+    if not left:
         abort(404)
-    db.commit()
     flash("You left the cohort. Its instructors no longer see your progress.", "success")
     return redirect(url_for("cohorts.mine"))

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from learnapp import cohorts, itemstats, reports
-from learnapp.db import begin_write, get_session, local_date, utcnow
+from learnapp.caching import LEARNER_ROW, remembered
+from learnapp.db import get_session, local_date, utcnow, writing
 from learnapp.forms import CohortForm
 from learnapp.models import Cohort, Enrolment, User
 from learnapp.security import login_manager
@@ -89,11 +90,10 @@ def create():
             counts=reports.cohort_counts(db, visible),
             form=form,
         ), 400
-    begin_write(db)
-    cohort = cohorts.create(
-        db, current_user, form.name.data, form.session_date.data, form.lesson.data
-    )
-    db.commit()
+    with writing() as db:
+        cohort = cohorts.create(
+            db, current_user, form.name.data, form.session_date.data, form.lesson.data
+        )
     flash(f"Cohort created. Learners join with the code {cohort.join_code}.", "success")
     return redirect(url_for("instructor.dashboard", cohort_id=cohort.id))
 
@@ -103,23 +103,17 @@ def _choice(name: str, allowed: dict[str, str], default: str) -> str:
     return value if value in allowed else default
 
 
-ROWS_KEPT = 10_000  # rendered table rows one process keeps, before starting afresh
-
-
 def _learner_row(row: reports.LearnerRow, learners_url: str, sections: int) -> Markup:
     """A learner's row of the dashboard table (templates/instructor/_learner_row.html),
     rendered once and then reused while nothing it shows changes: rendering 50 rows costs
-    more than reading them. The key is everything the row is made of; the cache is the app's
-    own, as its time zone is part of what the row shows."""
-    kept = current_app.extensions.setdefault("learnapp.learner_rows", {})
-    key = (row, learners_url, sections)
-    html = kept.get(key)
-    if html is None:
-        if len(kept) >= ROWS_KEPT:
-            kept.clear()
-        render = get_template_attribute("instructor/_learner_row.html", "learner_row")
-        html = kept[key] = render(row, learners_url, sections)
-    return html
+    more than reading them. The key is everything the row is made of, the site's time zone
+    included."""
+    render = get_template_attribute("instructor/_learner_row.html", "learner_row")
+    return remembered(
+        LEARNER_ROW,
+        (row, learners_url, sections, current_app.config["TIME_ZONE"]),
+        lambda: render(row, learners_url, sections),
+    )
 
 
 @bp.get("/cohorts/<int:cohort_id>")
@@ -132,9 +126,7 @@ def dashboard(cohort_id):
     descending = request.args.get("order") == "desc"
     search = request.args.get("q", "").strip()[:100]
     page_number = request.args.get("page", 1, type=int)
-    overview = reports.cohort_overview(
-        db, cohort, scope, now, current_app.extensions.setdefault("learnapp.overviews", {})
-    )
+    overview = reports.cohort_overview(db, cohort, scope, now, catalogue().version)
     page = reports.learners_page(
         db,
         scope,

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, redirect, render_template, url_for
+from collections.abc import Collection, Hashable
+
+from flask import Blueprint, abort, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from learnapp import grading, progress
+from learnapp.caching import SECTION_PARTS, remembered
 from learnapp.content import Lesson, Section
-from learnapp.db import begin_write, get_session
-from learnapp.security import load_user_with
+from learnapp.db import get_session, writing
 from learnapp.views import catalogue, lesson_or_404
 from learnapp.views.skeletons import render_personal
 
@@ -25,27 +27,27 @@ def index():
 
 
 @bp.get("/<lesson_slug>/")
+@login_required
 def course(lesson_slug):
-    rows = load_user_with(progress.SIGNED_IN_WITH_READS, lesson=lesson_slug)
     lesson = lesson_or_404(lesson_slug)
-    read = progress.slugs_read(rows, lesson)
+    read = progress.sections_read(get_session(), current_user.id, lesson)
     return render_template(
         "lessons/course.html", lesson=lesson, read=read, resume=progress.resume_point(lesson, read)
     )
 
 
 @bp.get("/<lesson_slug>/sections/<section_slug>")
+@login_required
 def section(lesson_slug, section_slug):
-    # The busiest page: the signed-in user and their reads in one statement.
-    rows = load_user_with(progress.SIGNED_IN_WITH_READS, lesson=lesson_slug)
     lesson = lesson_or_404(lesson_slug)
     section = lesson.section(section_slug) or abort(404)
-    read = progress.slugs_read(rows, lesson)
+    read = progress.sections_read(get_session(), current_user.id, lesson)
     previous, following = lesson.neighbours(section.slug)
     text, practice = _shared_parts(lesson, section)
+    # The busiest page: rendered once per reading state, then filled in per learner.
     return render_personal(
         "lessons/section.html",
-        (catalogue().version, lesson.slug, section.slug, section.slug in read, len(read)),
+        section_state(lesson, section, read),
         text=text,
         practice=practice,
         lesson=lesson,
@@ -56,12 +58,17 @@ def section(lesson_slug, section_slug):
     )
 
 
+def section_state(lesson: Lesson, section: Section, read: Collection[str]) -> Hashable:
+    """Everything a section page shows besides the learner's role, name and CSRF token:
+    the content, the section, and which of the lesson's sections they have read."""
+    return (catalogue().version, lesson.slug, section.slug, tuple(sorted(read)))
+
+
 def _shared_parts(lesson: Lesson, section: Section) -> tuple[Markup, Markup]:
     """The parts of a section page that are the same for everyone (its text, objectives and
-    knowledge check), rendered once per content version: the lesson page is the busiest."""
-    cache = current_app.extensions.setdefault("learnapp.section_parts", {})
-    key = (catalogue().version, lesson.slug, section.slug)
-    if key not in cache:
+    knowledge check), rendered once per content version."""
+
+    def render() -> tuple[Markup, Markup]:
         checks = catalogue().checks(lesson.slug)
         practice = (
             [(q, grading.practice_order(q)) for q in checks.for_section(section.slug)]
@@ -69,13 +76,14 @@ def _shared_parts(lesson: Lesson, section: Section) -> tuple[Markup, Markup]:
             else []
         )
         # Markup: these strings are our own templates' escaped output.
-        cache[key] = (
+        return (
             Markup(render_template("lessons/_section_text.html", section=section)),  # noqa: S704
             Markup(render_template("lessons/_practice.html", practice=practice))  # noqa: S704
             if practice
             else Markup(""),
         )
-    return cache[key]
+
+    return remembered(SECTION_PARTS, (catalogue().version, lesson.slug, section.slug), render)
 
 
 @bp.post("/<lesson_slug>/sections/<section_slug>/read")
@@ -83,10 +91,8 @@ def _shared_parts(lesson: Lesson, section: Section) -> tuple[Markup, Markup]:
 def mark_read(lesson_slug, section_slug):
     lesson = lesson_or_404(lesson_slug)
     section = lesson.section(section_slug) or abort(404)
-    db = get_session()
-    begin_write(db)
-    progress.mark_read(db, current_user.id, lesson, section)
-    db.commit()
+    with writing() as db:
+        progress.mark_read(db, current_user.id, lesson, section)
     _, following = lesson.neighbours(section.slug)
     if following is None:
         return redirect(url_for("lessons.progress_page", lesson_slug=lesson.slug))

@@ -8,10 +8,10 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required
 
 from learnapp import attempts, certificates, grading
-from learnapp.db import autocommit, begin_write, get_session
+from learnapp.content import Quiz
+from learnapp.db import get_session, writing
 from learnapp.forms import EmptyForm
 from learnapp.models import QuizAttempt
-from learnapp.security import load_user_with, login_manager, session_identity
 from learnapp.views import catalogue, lesson_or_404
 
 bp = Blueprint("quizzes", __name__, url_prefix="/quizzes")
@@ -29,12 +29,12 @@ def _policy() -> attempts.RetakePolicy:
     )
 
 
-def _own_attempt(attempt_id: int) -> QuizAttempt:
-    attempt = get_session().get(QuizAttempt, attempt_id)
+def _own_attempt(attempt_id: int) -> tuple[QuizAttempt, Quiz]:
+    """The learner's attempt and the quiz as it was drawn from."""
+    db = get_session()
     # Someone else's attempt does not exist, as far as this learner can tell.
-    if attempt is None or attempt.user_id != current_user.id:
-        abort(404)
-    return attempt
+    attempt, drawn_from = attempts.own_attempt(db, attempt_id, current_user.id) or abort(404)
+    return attempt, attempts.quiz_of(db, attempt, catalogue(), drawn_from)
 
 
 @bp.post("/<lesson_slug>/checks/<section_slug>")
@@ -87,10 +87,8 @@ def final(lesson_slug):
 @login_required
 def acknowledge(lesson_slug):
     lesson = lesson_or_404(lesson_slug)
-    db = get_session()
-    begin_write(db)
-    attempts.acknowledge(db, current_user.id, lesson)
-    db.commit()
+    with writing() as db:
+        attempts.acknowledge(db, current_user.id, lesson)
     return redirect(url_for("quizzes.final", lesson_slug=lesson.slug))
 
 
@@ -99,36 +97,31 @@ def acknowledge(lesson_slug):
 def start(lesson_slug):
     lesson = lesson_or_404(lesson_slug)
     quiz = _final_quiz(lesson)
-    db = get_session()
-    begin_write(db)
-    held = certificates.latest_for(db, current_user.id, lesson.slug)
     try:
-        attempt = attempts.start(
-            db,
-            current_user.id,
-            lesson,
-            quiz,
-            catalogue(),
-            _policy(),
-            renewal_opens=certificates.recertify_from(
-                held, current_app.config["RECERTIFY_WINDOW_DAYS"]
-            ),
-            time_zone=current_app.config["TIME_ZONE"],
-        )
+        with writing() as db:
+            held = certificates.latest_for(db, current_user.id, lesson.slug)
+            attempt = attempts.start(
+                db,
+                current_user.id,
+                lesson,
+                quiz,
+                catalogue(),
+                _policy(),
+                renewal_opens=certificates.recertify_from(
+                    held, current_app.config["RECERTIFY_WINDOW_DAYS"]
+                ),
+                time_zone=current_app.config["TIME_ZONE"],
+            )
     except attempts.QuizClosed as reason:
         flash(str(reason), "warning")
         return redirect(url_for("quizzes.final", lesson_slug=lesson.slug))
-    db.commit()
     return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
 
 
 @bp.get("/attempts/<int:attempt_id>")
 @login_required
 def attempt(attempt_id):
-    db = get_session()
-    attempt = _own_attempt(attempt_id)
-    drawn_from = attempts.content_version_of(db, attempt)
-    quiz = attempts.quiz_of(db, attempt, catalogue(), drawn_from)
+    attempt, quiz = _own_attempt(attempt_id)
     lesson = lesson_or_404(quiz.lesson)
     questions = attempts.drawn_questions(attempt, quiz)
     if attempt.state == "in_progress":
@@ -137,11 +130,10 @@ def attempt(attempt_id):
             lesson=lesson,
             quiz=quiz,
             attempt=attempt,
-            signed_field=attempts.SIGNED_ATTEMPT_FIELD,
-            signed_attempt=attempts.sign_attempt(current_app.secret_key, attempt, drawn_from),
             questions=questions,
             form=EmptyForm(),
         )
+    db = get_session()
     return render_template(
         "quizzes/result.html",
         lesson=lesson,
@@ -153,50 +145,24 @@ def attempt(attempt_id):
     )
 
 
-def _signed_attempt(attempt_id: int) -> tuple[attempts.SubmittedAttempt, int] | None:
-    """The attempt as its page signed it into the form, with the session version of the
-    signed-in user it belongs to; None without a valid signature for this attempt and user."""
-    identity = session_identity()
-    if identity is None:
-        return None
-    signed = request.form.get(attempts.SIGNED_ATTEMPT_FIELD, "")
-    attempt = attempts.signed_attempt(current_app.secret_key, signed, attempt_id, identity[0])
-    return None if attempt is None else (attempt, identity[1])
-
-
 @bp.post("/attempts/<int:attempt_id>")
+@login_required
 def submit(attempt_id):
-    # The busiest write. From the attempt page's form, signed, it need not read the attempt
-    # or the user: its close checks both (attempts.submit), so on PostgreSQL it is one
-    # statement. Otherwise, the signed-in user and the attempt are read first, together.
-    to_submit = _signed_attempt(attempt_id)
-    if to_submit is None:
-        rows = load_user_with(attempts.SIGNED_IN_WITH_ATTEMPT, attempt_id=attempt_id)
-        # Someone else's attempt does not exist, as far as this learner can tell.
-        attempt = attempts.submitted_attempt(rows) or abort(404)
-        if attempt.state != "in_progress":
-            flash(
-                "This attempt was already submitted, so your latest answers were not recorded. Here is its result.",
-                "warning",
-            )
-            return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
-        to_submit = (attempt, current_user.session_version)
-    attempt, session_version = to_submit
-    db = get_session()
-    quiz = attempts.quiz_of(db, attempt, catalogue(), attempt.content_version)
+    attempt, quiz = _own_attempt(attempt_id)
+    if attempt.state != "in_progress":
+        flash(
+            "This attempt was already submitted, so your latest answers were not recorded. Here is its result.",
+            "warning",
+        )
+        return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
     try:
         responses = attempts.parse_form(attempt.drawn, quiz, request.form.to_dict(flat=False))
     except grading.InvalidResponse as error:
         abort(400, description=str(error))
-    # The lock only now: reading and parsing need none, and the close is a conditional
-    # UPDATE, so of two racing submits exactly one records answers. (On PostgreSQL the
-    # submit is one statement, a transaction of its own on the autocommit connection.)
-    begin_write(db)
-    if not attempts.submit(db, attempt, quiz, responses, session_version, autocommit()):
-        # Nothing recorded. From a signed form, the user was not read: they may have been
-        # signed out meanwhile (a password change, a disabled account).
-        if not current_user.is_authenticated:
-            return login_manager.unauthorized()
+    graded = attempts.grade_attempt(attempt, quiz, responses)
+    # The close is a conditional UPDATE: of two racing submits exactly one records answers.
+    with writing() as db:
+        recorded = attempts.submit(db, graded)
+    if not recorded:
         flash("This attempt was already submitted. Here is its result.", "warning")
-    db.commit()
     return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))

@@ -13,15 +13,16 @@ from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, render_template, request, session
+from flask import render_template, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 
+from learnapp.caching import LESSON_SKELETON, remembered
+
 # NUL never occurs in a page otherwise: requests carrying it are refused, content has none.
 NAME_HOLE = "\x00learnapp:name\x00"
 TOKEN_HOLE = "\x00learnapp:csrf\x00"  # noqa: S105 (a placeholder, not a secret)
-SKELETONS_KEPT = 1024  # per worker: sections x roles x reading states, with room to spare
 
 
 @dataclass(frozen=True)
@@ -38,24 +39,28 @@ class _Anyone:
         raise RuntimeError(f"a page rendered as a skeleton cannot show current_user.{attribute}")
 
 
+def skeleton_key(template: str, state: Hashable) -> tuple[Hashable, ...]:
+    """What a skeleton of `template` is kept under: `state` must hold everything the
+    template receives besides the user's role, name and CSRF token (and the mount point)."""
+    return (template, request.root_path, current_user.role, state)
+
+
 def render_personal(template: str, state: Hashable, **context: Any) -> str:
-    """`template` for the signed-in user, from the skeleton kept for `state` (everything
-    the page shows besides the user's role, name and CSRF token)."""
+    """`template` for the signed-in user, from the skeleton kept for `state` (see
+    `skeleton_key`), its holes filled with this user's name and a fresh CSRF token."""
     if "_flashes" in session:
         # Messages to show once: this request's own page, which takes them from the session.
         return render_template(template, **context)
-    skeletons: dict[Hashable, str] = current_app.extensions.setdefault("learnapp.skeletons", {})
-    key = (template, request.root_path, current_user.role, state)
-    skeleton = skeletons.get(key)
-    if skeleton is None:
-        if len(skeletons) >= SKELETONS_KEPT:
-            skeletons.clear()  # content changed many times over: start again
-        skeleton = skeletons[key] = render_template(
+    skeleton = remembered(
+        LESSON_SKELETON,
+        skeleton_key(template, state),
+        lambda: render_template(
             template,
             current_user=_Anyone(current_user.role),
             csrf_token=lambda: TOKEN_HOLE,
             **context,
-        )
+        ),
+    )
     return skeleton.replace(NAME_HOLE, str(escape(current_user.name))).replace(
         TOKEN_HOLE, generate_csrf()
     )
