@@ -206,3 +206,39 @@ def test_a_message_to_show_is_shown_on_a_section_page(app, create_user):
 def test_a_skeleton_cannot_show_what_differs_between_users():
     with pytest.raises(RuntimeError, match=r"current_user\.email"):
         _ = _Anyone("learner").email
+
+
+def test_equal_skeleton_keys_mean_equal_pages_whatever_else_differs(
+    app, create_user, monkeypatch
+):
+    """The key holds exactly what the template receives besides the learner's name and the
+    CSRF token: two learners with equal keys but different data (names, when they read,
+    what else they did) get the page each would get rendered afresh, and a learner who read
+    other sections gets another key."""
+    from learnapp.views import skeletons
+
+    keys: list = []
+    real_key = skeletons.skeleton_key
+    monkeypatch.setattr(
+        skeletons, "skeleton_key", lambda *args: keys.append(real_key(*args)) or keys[-1]
+    )
+    ada = signed_in(app, create_user, "ada@example.com", "Ada Lovelace")
+    bob = signed_in(app, create_user, "bob@example.com", "Bob Builder")
+    cleo = signed_in(app, create_user, "cleo@example.com", "Cleo Reader")
+    for client, first_read in ((ada, SECTIONS[0]), (bob, SECTIONS[0]), (cleo, SECTIONS[1])):
+        assert client.post(f"{LESSON}/sections/{first_read}/read").status_code == 302
+    slug = LESSON.rsplit("/", 1)[-1]
+    assert bob.post(f"/quizzes/{slug}/final/acknowledge").status_code == 302  # other data
+    pages = {name: c.get(SECTION).text for name, c in (("ada", ada), ("bob", bob), ("cleo", cleo))}
+    assert keys[0] == keys[1] != keys[2]
+    assert progress_value(pages["ada"]) == progress_value(pages["cleo"]) == (1, 7)
+
+    monkeypatch.setattr(
+        "learnapp.views.lessons.render_personal",
+        lambda template, _state, **context: render_template(template, **context),
+    )
+    for name, client in (("ada", ada), ("bob", bob), ("cleo", cleo)):
+        assert without_tokens(client.get(SECTION).text) == without_tokens(pages[name])
+    assert without_tokens(pages["ada"]).replace("Ada Lovelace", "NAME") == without_tokens(
+        pages["bob"]
+    ).replace("Bob Builder", "NAME")

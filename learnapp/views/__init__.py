@@ -65,7 +65,10 @@ def error_page(error: HTTPException | Exception) -> tuple[str, int] | Response:
             "This form has expired",
             "Please go back, reload the page and submit it again.",
         )
-    return render_template("errors/error.html", code=code, title=title, advice=advice), code
+    try:
+        return render_template("errors/error.html", code=code, title=title, advice=advice), code
+    except Exception:  # the page needs the database (who is signed in), which just failed
+        return Response(f"{title}\n\n{advice}\n", status=code, mimetype="text/plain")
 
 
 def init_app(app: Flask) -> None:
