@@ -208,9 +208,7 @@ def test_a_skeleton_cannot_show_what_differs_between_users():
         _ = _Anyone("learner").email
 
 
-def test_equal_skeleton_keys_mean_equal_pages_whatever_else_differs(
-    app, create_user, monkeypatch
-):
+def test_equal_skeleton_keys_mean_equal_pages_whatever_else_differs(app, create_user, monkeypatch):
     """The key holds exactly what the template receives besides the learner's name and the
     CSRF token: two learners with equal keys but different data (names, when they read,
     what else they did) get the page each would get rendered afresh, and a learner who read
