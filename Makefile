@@ -24,6 +24,7 @@ check-system:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "Missing Debian packages (certificates need them):$$missing"; \
 	echo "Install with: sudo apt-get install$$missing"; fi
+	@$(PYTHON) -I learnapp/fonts.py
 
 run: $(VENV)/.installed check-system
 	$(FLASK) content check
@@ -41,7 +42,7 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff format --check learnapp tests migrations $(wildcard bench) $(wildcard soak)
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -23,6 +23,7 @@ from learnapp import certificates
 from learnapp.db import utcnow
 from learnapp.models import Certificate, Cohort
 from tests.conftest import PASSWORD, count_rows, form_errors
+from tests.fonts import require_fonts_for
 from tests.test_quizzes import (
     FINAL,
     LESSON,
@@ -281,6 +282,7 @@ def test_a_name_too_long_or_empty_is_refused(client, learner, db, catalogue, nam
     ids=["chinese", "arabic", "accented"],
 )
 def test_names_in_any_script_are_printed(client, learner, db, catalogue, name):
+    require_fonts_for(name)
     code = issue(client, db, catalogue, name)
     certificate = stored(db, code)
     assert certificate.name == name

@@ -26,6 +26,7 @@ from tests.browser.helpers import (
     unique_email,
     wait_for_path,
 )
+from tests.fonts import require_fonts_for
 
 pytestmark = pytest.mark.browser
 
@@ -113,6 +114,7 @@ def upload(page: Page, base: str, pdf: Path) -> None:
 
 
 def test_pass_claim_download_and_verify_a_certificate(page, live_server, tmp_path):
+    require_fonts_for(NAME)
     base = live_server.url
     register(page, base, unique_email("certificate"), name="Zoe Otsuka")
     mark_sections_read(page, base, len(SECTIONS))
