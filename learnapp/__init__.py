@@ -56,11 +56,13 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 
 def _load_content(app: Flask) -> None:
-    """Content is read and rendered once. Invalid content stops a server from starting;
-    a command-line call other than `run` still gets an app, so `content check` can report."""
+    """Content is read and rendered once per process: apps made from the same unchanged
+    folders (as the tests make them) share one Catalogue. Invalid content stops a server from
+    starting; a command-line call other than `run` still gets an app, so `content check` can
+    report."""
     try:
         app.extensions["learnapp.content"] = load_content(
-            app.config["LESSONS_DIR"], app.config["QUIZZES_DIR"]
+            app.config["LESSONS_DIR"], app.config["QUIZZES_DIR"], cached=True
         )
     except ContentError as error:
         context = click.get_current_context(silent=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import stat
+import time
 from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -729,9 +732,75 @@ def _check_drawable(
         )
 
 
-def load_content(lessons_dir: str | Path, quizzes_dir: str | Path) -> Catalogue:
-    """Read every lesson and quiz; raise ContentError listing all problems found."""
-    lessons_root, quizzes_root = Path(lessons_dir), Path(quizzes_dir)
+# A file written less than this long ago may be written again within the same tick of its
+# file system's clock (2 s on FAT, a few ms on ext4): its size and mtime could not tell.
+RACY_SECONDS = 2.0
+
+
+def load_content(
+    lessons_dir: str | Path, quizzes_dir: str | Path, *, cached: bool = False
+) -> Catalogue:
+    """Read every lesson and quiz; raise ContentError listing all problems found.
+
+    With `cached`, the Catalogue already read in this process from the same folders is
+    returned while every file and folder in them keeps its path, size and mtime: callers share
+    it, so none may change it. Content with problems is read again at each call, as is content
+    written in the last RACY_SECONDS."""
+    if cached:
+        lessons, quizzes = os.path.abspath(lessons_dir), os.path.abspath(quizzes_dir)
+        stamp = _fingerprint(lessons), _fingerprint(quizzes)
+        newest = max((entry[-1] for files in stamp if files for entry in files), default=0)
+        if stamp[0] is not None and newest < time.time_ns() - int(RACY_SECONDS * 1e9):
+            return _load_cached(lessons, quizzes, stamp)
+    return _read_content(Path(lessons_dir), Path(quizzes_dir))
+
+
+Fingerprint = tuple[tuple[str, bool, int, int], ...]
+
+
+def _fingerprint(root: str) -> Fingerprint | None:
+    """Each file and folder under root, root too, as (relative path, is a folder, size,
+    mtime_ns); None if root is not a folder. Follows symbolic links, as reading does."""
+    try:
+        top = os.stat(root)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(top.st_mode):
+        return None
+    entries = [(".", True, 0, top.st_mtime_ns)]
+    seen = {(top.st_dev, top.st_ino)}
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        for name in sorted(subfolders):
+            path = os.path.join(folder, name)
+            try:
+                found = os.stat(path)
+            except OSError:  # gone since it was listed: the reading will say
+                entries.append((os.path.relpath(path, root), True, -1, 0))
+                subfolders.remove(name)
+                continue
+            entries.append((os.path.relpath(path, root), True, 0, found.st_mtime_ns))
+            if (found.st_dev, found.st_ino) in seen:
+                subfolders.remove(name)  # a link back up: walk each folder once
+            seen.add((found.st_dev, found.st_ino))
+        for name in files:
+            path = os.path.join(folder, name)
+            try:
+                found = os.stat(path)
+            except OSError:  # a dangling link, or gone: the reading will say
+                entries.append((os.path.relpath(path, root), False, -1, 0))
+                continue
+            entries.append((os.path.relpath(path, root), False, found.st_size, found.st_mtime_ns))
+    return tuple(sorted(entries))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(
+    lessons_dir: str, quizzes_dir: str, fingerprint: tuple[Fingerprint | None, ...]
+) -> Catalogue:
+    return _read_content(Path(lessons_dir), Path(quizzes_dir))
+
+
+def _read_content(lessons_root: Path, quizzes_root: Path) -> Catalogue:
     problems: list[Problem] = []
     lessons: dict[str, Lesson] = {}
     md = _markdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections import Counter
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from learnapp import content as content_module
 from learnapp.config import ROOT
 from learnapp.content import ContentError, Problem, load_content, parse_quiz
 from tests.conftest import SECTIONS
@@ -321,3 +323,91 @@ def test_a_lesson_has_at_most_63_sections(content):
     assert_problem(problems_of(content), f"{LESSON}/lesson.yaml", 1, "64 sections: at most 63")
     (content / LESSON / "extra-0.md").unlink()
     assert len(load(content).lessons["spinal-muscle-spasm"].sections) == 63
+
+
+# --- Read once per process (load_content(..., cached=True), as create_app reads) ----------
+
+
+@pytest.fixture
+def settled(monkeypatch):
+    """Content written a moment ago counts as settled: the fingerprint alone decides."""
+    monkeypatch.setattr(content_module, "RACY_SECONDS", 0)
+
+
+def cached(root: Path):
+    return load_content(root / "lessons", root / "quizzes", cached=True)
+
+
+def test_unchanged_content_is_read_once(content, settled):
+    first = cached(content)
+    assert load_content(str(content / "lessons"), str(content / "quizzes"), cached=True) is first
+    fresh = load(content)  # without `cached`, every call reads
+    assert fresh is not first and fresh == first
+
+
+def test_content_in_other_folders_is_read_on_its_own(content, settled, tmp_path):
+    other = tmp_path / "other"
+    for folder in ("lessons", "quizzes"):
+        shutil.copytree(content / folder, other / folder)  # the same files, the same mtimes
+    assert cached(content) is not cached(other)
+
+
+def change_text(root: Path) -> None:
+    path = root / POSTURE
+    path.write_text(path.read_text() + "\nAn extra sentence added by an editor.\n")
+
+
+def change_in_place(root: Path) -> None:
+    """The same number of bytes, so only the mtime tells."""
+    path = root / POSTURE
+    before = path.stat()
+    path.write_text(path.read_text().replace("posture", "POSTURE", 1))
+    assert path.stat().st_size == before.st_size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1))
+
+
+def add_a_section(root: Path) -> None:
+    summary = (root / LESSON / "summary.md").read_text()
+    extra = re.sub(r"^order: \d+$", "order: 100", summary, flags=re.M)
+    (root / LESSON / "extra.md").write_text(extra)
+
+
+def remove_a_quiz(root: Path) -> None:
+    (root / CHECKS).unlink()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [change_text, change_in_place, add_a_section, remove_a_quiz],
+    ids=["text", "in place", "new file", "file removed"],
+)
+def test_content_is_read_again_when_a_file_changes(content, settled, change):
+    first = cached(content)
+    change(content)
+    again = cached(content)
+    assert again is not first and again != first
+    assert cached(content) is again
+
+
+def test_content_written_just_now_is_read_at_every_call(content):
+    """A file written within its file system's clock tick could be written again within it,
+    at the same size, unseen: such content is not kept until it is older than that."""
+    change_text(content)
+    first = cached(content)
+    assert cached(content) is not first
+
+
+def test_content_with_problems_is_reported_at_every_read(content, settled):
+    edit(content / FINAL, r"^draw: \d+", "draw: 200")
+    for _ in range(2):
+        with pytest.raises(ContentError, match="too few questions to draw from"):
+            cached(content)
+    edit(content / FINAL, r"^draw: 200", "draw: 12")
+    assert cached(content) is cached(content)
+
+
+def test_apps_made_from_the_same_content_share_it(app_config, settled):
+    from learnapp import create_app
+
+    first, second = create_app(app_config), create_app(app_config)
+    assert first.extensions["learnapp.content"] is second.extensions["learnapp.content"]
