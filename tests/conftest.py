@@ -36,6 +36,7 @@ SECTIONS = [
     "summary",
 ]
 POSTGRES_URL = os.environ.get("LEARNAPP_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("LEARNAPP_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
 
 
@@ -72,6 +73,26 @@ def postgres_database() -> Iterator[str]:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis; skipped when unset or unreachable, except in CI where that fails."""
+    required = os.environ.get("CI") == "true"
+    if not REDIS_URL:
+        reason = "LEARNAPP_TEST_REDIS_URL is not set"
+        if required:
+            pytest.fail(f"{reason}, and CI=true requires Redis")
+        pytest.skip(reason)
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as error:
+        if required:
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI=true: {error}")
+        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {error}")
+    return REDIS_URL
 
 
 def only_on(backend: str) -> pytest.MarkDecorator:

@@ -9,7 +9,6 @@ import redis
 
 from learnapp import create_app
 from tests.conftest import PASSWORD, SECTIONS, CSRFClient
-from tests.security.conftest import redis_url  # noqa: F401 (a fixture)
 
 SECTION = f"/lessons/spinal-muscle-spasm/sections/{SECTIONS[2]}"
 
@@ -24,7 +23,7 @@ def test_with_a_redis_url_two_workers_share_one_cache(
     create_user,
     redis_url,
     tmp_path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     """Two apps (as two gunicorn workers) on one Redis: the section page the first rendered
     is the one the second serves, filled in with the second learner's name."""

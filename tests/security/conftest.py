@@ -21,26 +21,6 @@ def world(app: Flask, create_user: Any) -> World:
 
 
 @pytest.fixture
-def redis_url() -> str:
-    """The test Redis; skipped when unset or unreachable, except in CI where that fails."""
-    required = os.environ.get("CI") == "true"
-    if not REDIS_URL:
-        reason = "LEARNAPP_TEST_REDIS_URL is not set"
-        if required:
-            pytest.fail(f"{reason}, and CI=true requires Redis")
-        pytest.skip(reason)
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as error:
-        if required:
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable under CI=true: {error}")
-        pytest.skip(f"Redis at {REDIS_URL} is unreachable: {error}")
-    return REDIS_URL
-
-
-@pytest.fixture
 def throttle_namespace() -> Iterator[str]:
     """A Redis key prefix for this test alone, so runs never share counters; deleted after."""
     prefix = f"learnapp-test-{os.getpid()}-{secrets.token_hex(6)}"
