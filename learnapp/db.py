@@ -66,6 +66,9 @@ def long_date(day: date) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
+SQLITE_IMMEDIATE = "learnapp_sqlite_immediate"  # an execution option of our own
+
+
 def _configure_sqlite(engine: Engine, autocommit: bool) -> None:
     # pysqlite's own transaction handling would defer BEGIN past our control; we emit it,
     # as SQLAlchemy's pysqlite documentation shows ("Serializable isolation").
@@ -89,9 +92,6 @@ def _configure_sqlite(engine: Engine, autocommit: bool) -> None:
         # lock up front (BEGIN IMMEDIATE) and waits for it instead.
         immediate = connection.get_execution_options().get(SQLITE_IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
-
-
-SQLITE_IMMEDIATE = "learnapp_sqlite_immediate"  # an execution option of our own
 
 
 class ReadOnlyError(RuntimeError):
