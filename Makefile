@@ -16,6 +16,7 @@ $(BIN)/activate:
 
 # Re-install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	@pkg-config --exists icu-i18n || { echo "PyICU builds against ICU: sudo apt-get install libicu-dev pkg-config g++"; exit 1; }
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from flask import Flask
@@ -29,6 +30,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_mapping(configuration.from_environment(os.environ))
     app.config.from_mapping(config or {})
+    # Before any default is filled in: production names its secret key, it is not made up.
+    configuration.refuse_unsafe_production(app.config)
     instance = Path(app.instance_path)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = configuration.secret_key_for(instance)
@@ -39,14 +42,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config["REMEMBER_COOKIE_SECURE"] = True
     if app.config["TRUSTED_HOSTS"]:
         app.config["TRUSTED_HOSTS"] = list(app.config["TRUSTED_HOSTS"])
+    elif app.config["ENV"] == "production" and app.config["PUBLIC_URL"]:
+        # Answer only under the public name: a request naming another Host gets 400.
+        app.config["TRUSTED_HOSTS"] = [urlsplit(app.config["PUBLIC_URL"]).hostname]
     if app.config["PROXY_FIX"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
     _load_content(app)
 
-    from learnapp import caching, cli, db, security, views
+    from learnapp import accounts, caching, cli, db, security, views
 
     db.init_app(app)
+    accounts.init_app(app)
     caching.init_app(app)
     security.init_app(app)
     CSRFProtect(app)

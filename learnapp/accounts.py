@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any
 
-from flask import current_app
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, current_app
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import check_password_hash
 
-from learnapp import learner_progress
+from learnapp import learner_progress, retention
+from learnapp.db import utcnow
+from learnapp.emails import InvalidEmail, email_skeleton, normalise_email, valid_email
 from learnapp.models import (
     ROLES,
     Answer,
@@ -24,27 +33,101 @@ from learnapp.models import (
     QuizAttempt,
     SectionRead,
     User,
+    new_session_token,
 )
+from learnapp.names import InvalidName, clean_name
 
 
 class AccountError(ValueError):
     """A request about an account that cannot be granted; the message is for the user."""
 
 
+class HashingBusy(RuntimeError):
+    """Every slot for computing a password hash in this worker stayed taken for the short
+    wait allowed: the request is refused, so that a flood is turned away, not queued."""
+
+
+ARGON2_PREFIX = "$argon2"
+
+
+class Passwords:
+    """This worker's password hashing: Argon2id at the configured cost (argon2-cffi), and
+    the slots that bound how many hashes it computes at once."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=config["PASSWORD_ARGON2_TIME_COST"],
+            memory_cost=config["PASSWORD_ARGON2_MEMORY_KIB"],
+            parallelism=config["PASSWORD_ARGON2_PARALLELISM"],
+        )
+        self.slots = threading.BoundedSemaphore(config["PASSWORD_HASHES_AT_ONCE"])
+        self.wait = float(config["PASSWORD_HASH_WAIT_SECONDS"])
+        # A hash of no one's password, checked for an unknown e-mail; made now, so that not
+        # even the first such login costs more than a wrong password.
+        self.stand_in = self.hasher.hash(secrets.token_urlsafe(16))
+
+    @contextmanager
+    def slot(self) -> Iterator[None]:
+        if not self.slots.acquire(timeout=self.wait):
+            raise HashingBusy("Every password-hashing slot of this worker is busy.")
+        try:
+            yield
+        finally:
+            self.slots.release()
+
+    def verify(self, stored: str, password: str) -> bool:
+        if not stored.startswith(ARGON2_PREFIX):
+            # werkzeug's format (scrypt, before Argon2id): checked at its own cost, and
+            # replaced at the next successful login (`upgraded_hash`).
+            return check_password_hash(stored, password)
+        try:
+            return self.hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["learnapp.passwords"] = Passwords(app.config)
+
+
+def _passwords() -> Passwords:
+    return current_app.extensions["learnapp.passwords"]
+
+
 def hash_password(password: str) -> str:
-    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+    """An Argon2id hash (parameters, salt and digest in one string) at the configured cost."""
+    passwords = _passwords()
+    with passwords.slot():
+        return passwords.hasher.hash(password)
 
 
 def password_matches(user: User | None, password: str) -> bool:
-    if user is None:
-        # Hash anyway, so that an unknown e-mail takes as long as a wrong password.
-        hash_password(password)
-        return False
-    return check_password_hash(user.password_hash, password)
+    passwords = _passwords()
+    with passwords.slot():
+        if user is None:
+            # One check anyway, so that an unknown e-mail costs what a wrong password does.
+            passwords.verify(passwords.stand_in, password)
+            return False
+        return passwords.verify(user.password_hash, password)
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
+def upgraded_hash(user: User, password: str) -> str | None:
+    """For a password just checked: a hash at today's cost when the stored one is older
+    (werkzeug's scrypt, or Argon2 at other parameters), else None."""
+    stored = user.password_hash
+    if stored.startswith(ARGON2_PREFIX) and not _passwords().hasher.check_needs_rehash(stored):
+        return None
+    return hash_password(password)
+
+
+def replace_hash(session: Session, user_id: int, old_hash: str, new_hash: str) -> None:
+    """Store `new_hash` unless the password changed since `old_hash` was read: a login
+    racing a password change must not bring the old password back."""
+    session.execute(
+        update(User)
+        .where(User.id == user_id, User.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
 
 
 def find_by_email(session: Session, email: str) -> User | None:
@@ -52,38 +135,101 @@ def find_by_email(session: Session, email: str) -> User | None:
 
 
 def create_user(
-    session: Session, *, email: str, name: str, password: str, role: str = "learner"
+    session: Session,
+    *,
+    email: str,
+    name: str,
+    password: str | None = None,
+    password_hash: str | None = None,
+    role: str = "learner",
 ) -> User:
-    """Add a user with a hashed password; the e-mail must not be taken."""
+    """Add a user with a hashed password; the e-mail must not be taken.
+
+    Give `password`, or its `password_hash` when the caller hashed it already (the register
+    view does, before its write transaction, so that no lock is held meanwhile).
+    """
     if role not in ROLES:
         raise AccountError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
-    email = normalise_email(email)
-    name = " ".join(name.split())
-    if not name:
-        raise AccountError("Please give a name.")
-    if find_by_email(session, email) is not None:
-        raise AccountError(
-            "An account with this e-mail already exists. Log in instead, or use another e-mail."
-        )
-    user = User(email=email, name=name, password_hash=hash_password(password), role=role)
-    session.add(user)
-    session.flush()
+    email = _storable(email)
+    name = _valid_name(name)
+    if password_hash is None:
+        if password is None:
+            raise TypeError("create_user needs a password or its hash")
+        # Hashed before the e-mail is looked up: a taken e-mail costs what a new one does.
+        password_hash = hash_password(password)
+    _refuse_taken(session, email, None, TAKEN, LOOKS_TAKEN)
+    user = User(email=email, name=name, password_hash=password_hash, role=role)
+    try:
+        # A savepoint: a look-alike registered at the same moment (the unique skeleton
+        # refuses the second) gets the message, and the caller's transaction goes on.
+        with session.begin_nested():
+            session.add(user)
+    except IntegrityError:
+        raise AccountError(LOOKS_TAKEN) from None
     return user
+
+
+TAKEN = "An account with this e-mail already exists. Log in instead, or use another e-mail."
+LOOKS_TAKEN = (
+    "This e-mail looks like the address of an existing account (some characters look alike)."
+    " If it is yours, log in; otherwise please use another address."
+)
+USED_ELSEWHERE = "Another account uses this e-mail."
+LOOKS_USED_ELSEWHERE = (
+    "This e-mail looks like another account's address (some characters look alike)."
+    " Please use another address."
+)
+
+
+def _valid_name(name: str) -> str:
+    """The name as stored (learnapp/names.py), or AccountError with the rule's message."""
+    try:
+        return clean_name(name)
+    except InvalidName as error:
+        raise AccountError(str(error)) from error
+
+
+def change_name(user: User, name: str) -> None:
+    user.name = _valid_name(name)
+
+
+def _storable(email: str) -> str:
+    """The normalised address, or AccountError saying why it cannot be stored."""
+    try:
+        return valid_email(email)
+    except InvalidEmail as error:
+        raise AccountError(str(error)) from None
+
+
+def _refuse_taken(
+    session: Session, email: str, own_id: int | None, taken: str, looks_taken: str
+) -> None:
+    """AccountError if another account has this (normalised) address, or one that looks
+    like it (the same UTS #39 skeleton)."""
+    query = select(User.email).where(
+        or_(User.email == email, User.email_skeleton == email_skeleton(email))
+    )
+    if own_id is not None:
+        query = query.where(User.id != own_id)
+    other = session.scalar(query.limit(1))
+    if other is not None:
+        raise AccountError(taken if other == email else looks_taken)
 
 
 def end_sessions(user: User) -> None:
     """Invalidate every session and remember-me cookie the user holds."""
     # An SQL increment, so that two logouts at once both count.
     user.session_version = User.session_version + 1
+    user.session_token = new_session_token()
 
 
 def change_email(session: Session, user: User, email: str) -> None:
-    email = normalise_email(email)
+    email = _storable(email)
     if email == user.email:
         return
-    if find_by_email(session, email) is not None:
-        raise AccountError("Another account uses this e-mail.")
+    _refuse_taken(session, email, user.id, USED_ELSEWHERE, LOOKS_USED_ELSEWHERE)
     user.email = email
+    user.email_skeleton = email_skeleton(email)
 
 
 def change_password(user: User, password: str) -> None:
@@ -92,12 +238,14 @@ def change_password(user: User, password: str) -> None:
     end_sessions(user)
 
 
-# Reset links carry a fingerprint of the password hash: once the password changes, every
-# link issued before stops working, so a link is single-use without storing anything.
+# Reset links carry a fingerprint of the password hash and the address: once the password
+# changes, every link issued before stops working, so a link is single-use without storing
+# anything; and once the address changes, a link mailed to the old one stops working too.
 
 
 def _fingerprint(user: User) -> str:
-    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+    bound = f"{user.password_hash}\x00{user.email}"
+    return hashlib.sha256(bound.encode()).hexdigest()[:16]
 
 
 def _reset_serializer(secret_key: str) -> URLSafeTimedSerializer:
@@ -120,8 +268,13 @@ def user_for_reset(session: Session, token: str, secret_key: str, max_age: int) 
     return user
 
 
+NOT_EXPORTED = ("pdf", "password_hash", "session_token", "email_skeleton")
+
+
 def personal_data(session: Session, user: Person) -> dict[str, Any]:
-    """Everything stored about a user, for them to download (certificate PDFs by hash).
+    """Everything stored about a user, for them to download (certificate PDFs by hash; no
+    credentials: the password hash and the session token stay on the server, as does the
+    e-mail's look-alike skeleton, derived from the address).
 
     One thing waits: while an attempt is open, its draw lists each question's choices
     (options, pairs or items) by display position only, as the attempt page does, since their
@@ -130,7 +283,7 @@ def personal_data(session: Session, user: Person) -> dict[str, Any]:
     """
 
     def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
-        columns = [c for c in model.__table__.columns if c.key not in ("pdf", "password_hash")]
+        columns = [c for c in model.__table__.columns if c.key not in NOT_EXPORTED]
         return [
             {c.key: _jsonable(value) for c, value in zip(columns, row, strict=True)}
             for row in session.execute(select(*columns).where(*where))
@@ -175,7 +328,8 @@ def _jsonable(value: Any) -> Any:
 
 
 def delete_account(session: Session, user: User) -> None:
-    """Delete the account and its progress; certificates stay as verifiable records."""
+    """Delete the account and its progress; certificates stay as verifiable records, and
+    each cohort keeps a completion record of those earned in it (retention.py)."""
     if user.role != "learner":
         raise AccountError(
             "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
@@ -184,5 +338,7 @@ def delete_account(session: Session, user: User) -> None:
     # its cohorts' dashboards cached are out of date.
     learner_progress.lock(session, user.id)
     learner_progress.touch_cohorts(session, Cohort.id.in_(learner_progress.cohorts_of([user.id])))
+    # Copied before the enrolments go: they say which cohort each certificate was earned in.
+    retention.keep_records(session, utcnow(), Certificate.user_id == user.id)
     session.delete(user)
     session.flush()

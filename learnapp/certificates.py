@@ -19,14 +19,22 @@ from typing import Any, NamedTuple
 
 import segno
 from flask import current_app, has_request_context, render_template, request
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from learnapp import learner_progress
+from learnapp import learner_progress, names, retention
 from learnapp.content import Catalogue
 from learnapp.db import local_date
-from learnapp.models import NAME_MAX, Certificate, Person, QuizAttempt, QuizVersion
+from learnapp.models import (
+    NOTE_MAX,
+    REVOKE_REASONS,
+    WITHDRAWN,
+    Certificate,
+    Person,
+    QuizAttempt,
+    QuizVersion,
+)
 
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -40,6 +48,14 @@ QR_MASK = 4
 
 class CertificateError(ValueError):
     """A certificate request that cannot be granted; the message is for the user."""
+
+
+class AlreadyCertified(CertificateError):
+    """A valid certificate for the lesson was issued while this one was prepared: `code`."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__("You already hold a valid certificate for this lesson: this is it.")
+        self.code = code
 
 
 def new_code() -> str:
@@ -65,12 +81,11 @@ def add_years(moment: datetime, years: int) -> datetime:
 
 
 def clean_name(raw: str) -> str:
-    name = " ".join(raw.split())
-    if not name:
-        raise CertificateError("Please enter the name to print on the certificate.")
-    if len(name) > NAME_MAX:
-        raise CertificateError(f"The name is too long: at most {NAME_MAX} characters.")
-    return name
+    """The name to print (learnapp/names.py), or CertificateError with the rule's message."""
+    try:
+        return names.clean_name(raw)
+    except names.InvalidName as error:
+        raise CertificateError(str(error)) from error
 
 
 # --- Status ------------------------------------------------------------------------------
@@ -78,7 +93,7 @@ def clean_name(raw: str) -> str:
 
 @dataclass(frozen=True)
 class Status:
-    kind: str  # valid, expired, revoked, superseded, renewed
+    kind: str  # valid, expired, revoked, withdrawn, superseded, renewed
     renewed_by: str | None = None
 
     @property
@@ -87,12 +102,15 @@ class Status:
             "valid": "Valid",
             "expired": "Expired",
             "revoked": "Revoked",
+            "withdrawn": WITHDRAWN,
             "superseded": "Superseded by a corrected revision",
             "renewed": "Renewed",
         }[self.kind]
 
 
 def status_of(certificate: Certificate, now: datetime, renewed_by: str | None = None) -> Status:
+    if certificate.withdrawn_at is not None:
+        return Status("withdrawn")
     if certificate.revoked_at is not None:
         return Status("revoked")
     if certificate.superseded_at is not None:
@@ -106,9 +124,12 @@ def status_of(certificate: Certificate, now: datetime, renewed_by: str | None = 
 
 def renewal_code(session: Session, certificate: Certificate) -> str | None:
     """The code of the certificate that renewed this one, if any."""
+    # A renewal points at the revision current when it was issued: a later correction of
+    # the renewed certificate (a new revision, same code) leaves it renewed.
+    revisions = select(Certificate.id).where(Certificate.code == certificate.code)
     return session.scalar(
         select(Certificate.code)
-        .where(Certificate.renews_id == certificate.id, Certificate.revoked_at.is_(None))
+        .where(Certificate.renews_id.in_(revisions), Certificate.revoked_at.is_(None))
         .limit(1)
     )
 
@@ -274,8 +295,16 @@ def render_pdf(fields: dict[str, Any]) -> bytes:
     static_dir = Path(current_app.static_folder)
     css_path = static_dir / "css" / "certificate.css"
     stylesheet = _stylesheet(css_path, css_path.stat().st_mtime_ns, page_size)
-    document = HTML(string=html, base_url=STATIC_BASE, url_fetcher=_fetcher(static_dir))
-    return document.write_pdf(stylesheets=[stylesheet], font_config=_fonts())
+    document = HTML(string=html, base_url=STATIC_BASE, url_fetcher=_fetcher(static_dir)).render(
+        stylesheets=[stylesheet], font_config=_fonts()
+    )
+    # The page is made for any name allowed; a name of stranger, wider characters that would
+    # still push the QR code over is refused, not printed on two pages.
+    if len(document.pages) != 1:
+        raise CertificateError(
+            "This name is too wide to print on one certificate page: please shorten it."
+        )
+    return document.write_pdf()
 
 
 def _fields(certificate: Certificate, verify_url: str) -> dict[str, Any]:
@@ -364,18 +393,48 @@ def attach_pdf(certificate: Certificate) -> None:
 
 
 def save_issued(session: Session, certificate: Certificate) -> Certificate:
-    """Store a drafted certificate unless its attempt already has one; return the one kept."""
+    """Store a drafted certificate unless its attempt already has one; return the one kept.
+
+    Raises AlreadyCertified when another claim issued the learner a valid certificate for
+    the lesson meanwhile (the unique indexes on certificates refuse a second one), and
+    CertificateError when the certificate it renews was corrected or revoked meanwhile."""
     existing = for_attempt(session, certificate.attempt_id)
     if existing is not None:
         return existing
+    # Read inside the write: a correction or revocation committed since the draft is seen
+    # (one committed after this read is ordered after the renewal, as if it came later).
+    if certificate.renews_id is not None and not _unrevoked_current(session, certificate.renews_id):
+        raise CertificateError(
+            "Your earlier certificate for this lesson changed while your certificate was being"
+            " prepared (it was corrected or revoked): please confirm again."
+        )
     try:
         with session.begin_nested():
             session.add(certificate)
     except IntegrityError:
-        # A concurrent confirmation won the race: keep theirs.
-        return for_attempt(session, certificate.attempt_id)
+        # A concurrent confirmation of this attempt won the race: keep theirs.
+        kept = for_attempt(session, certificate.attempt_id)
+        if kept is not None:
+            return kept
+        held = latest_for(session, certificate.user_id, certificate.lesson)
+        if held is None:  # not a race over this learner's certificates: a real fault
+            raise
+        raise AlreadyCertified(held.code) from None
     learner_progress.refresh(session, certificate.user_id, certificate.lesson)
     return certificate
+
+
+def _unrevoked_current(session: Session, certificate_id: int) -> bool:
+    return (
+        session.scalar(
+            select(Certificate.id).where(
+                Certificate.id == certificate_id,
+                Certificate.superseded_at.is_(None),
+                Certificate.revoked_at.is_(None),
+            )
+        )
+        is not None
+    )
 
 
 def reissue(session: Session, certificate: Certificate, name: str, now: datetime) -> Certificate:
@@ -423,12 +482,21 @@ def save_revision(session: Session, old: Certificate, new: Certificate, now: dat
 
 
 def revoke(
-    session: Session, certificate: Certificate, by: Person, reason: str, now: datetime
+    session: Session,
+    certificate: Certificate,
+    by: Person,
+    reason: str,
+    now: datetime,
+    note: str | None = None,
 ) -> None:
-    """Revoke the certificate in every revision: an older PDF must not still verify."""
-    reason = " ".join(reason.split())
-    if not reason:
-        raise CertificateError("Please give the reason for revoking.")
+    """Revoke the certificate in every revision: an older PDF must not still verify.
+
+    `reason` is public (one of REVOKE_REASONS); `note`, optional, is private."""
+    if reason not in REVOKE_REASONS:
+        raise CertificateError("Please choose the public reason from the list.")
+    note = (note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX:
+        raise CertificateError(f"The note is too long: at most {NOTE_MAX} characters.")
     if certificate.revoked_at is not None:
         raise CertificateError("This certificate is already revoked.")
     revoked = 0
@@ -438,7 +506,7 @@ def revoke(
         result = session.execute(
             update(Certificate)
             .where(Certificate.code == certificate.code, Certificate.revoked_at.is_(None))
-            .values(revoked_at=now, revoked_by_id=by.id, revoke_reason=reason[:500])
+            .values(revoked_at=now, revoked_by_id=by.id, revoke_reason=reason, revoke_note=note)
             .execution_options(synchronize_session=False)
         )
         if not result.rowcount:
@@ -447,6 +515,40 @@ def revoke(
     if not revoked:  # a simultaneous revocation won
         raise CertificateError("This certificate is already revoked.")
     learner_progress.refresh(session, certificate.user_id, certificate.lesson)
+
+
+def withdraw(session: Session, certificate: Certificate, by: Person, now: datetime) -> None:
+    """Withdraw a certificate at its holder's request, in every revision: the PDF and the
+    name on it are deleted and the verify page says WITHDRAWN, while each cohort it was
+    earned in keeps its completion record for the retention period (retention.py).
+
+    A certificate not yet revoked is revoked by the withdrawal; an earlier revocation keeps
+    its reason, note and author."""
+    if certificate.withdrawn_at is not None:
+        raise CertificateError("This certificate is already withdrawn.")
+    retention.keep_records(session, now, Certificate.code == certificate.code)
+    unrevoked = Certificate.revoked_at.is_(None)
+    withdrawal = (
+        update(Certificate)
+        .where(Certificate.code == certificate.code, Certificate.withdrawn_at.is_(None))
+        .values(
+            withdrawn_at=now,
+            pdf=None,
+            name="",
+            revoked_at=case((unrevoked, now), else_=Certificate.revoked_at),
+            revoked_by_id=case((unrevoked, by.id), else_=Certificate.revoked_by_id),
+            revoke_reason=case((unrevoked, WITHDRAWN), else_=Certificate.revoke_reason),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    withdrawn = 0
+    # Repeated until nothing is left, as revoke() is: a revision committed meanwhile too.
+    while rowcount := session.execute(withdrawal).rowcount:
+        withdrawn += rowcount
+    if not withdrawn:  # a simultaneous withdrawal won
+        raise CertificateError("This certificate is already withdrawn.")
+    if certificate.user_id is not None:
+        learner_progress.refresh(session, certificate.user_id, certificate.lesson)
 
 
 def by_pdf(session: Session, data: bytes) -> Certificate | None:

@@ -1,4 +1,5 @@
-"""Flask commands: content check, db upgrade, progress rebuild, users create, demo, backup."""
+"""Flask commands: content check, db upgrade, progress rebuild, retention purge, users create,
+demo, backup."""
 
 from __future__ import annotations
 
@@ -93,6 +94,25 @@ def progress_rebuild() -> None:
     vacuum_analyze(session.get_bind(), LearnerProgress.__tablename__)
     for slug, rows in written.items():
         click.echo(f"{slug}: progress of {rows} learner(s) recomputed")
+
+
+@click.group("retention", cls=AppGroup)
+def retention_group() -> None:
+    """What is kept after an account or a certificate is deleted."""
+
+
+@retention_group.command("purge")
+def retention_purge() -> None:
+    """Delete the cohorts' completion records past their retention period
+    (COMPLETION_RECORDS_KEPT_DAYS after the certificate's validity ends). Run it daily."""
+    from learnapp import retention
+    from learnapp.db import utcnow, writing
+
+    with writing() as session:
+        deleted = retention.purge(
+            session, utcnow(), current_app.config["COMPLETION_RECORDS_KEPT_DAYS"]
+        )
+    click.echo(f"{deleted} completion record(s) past their retention period deleted")
 
 
 @click.group("users", cls=AppGroup)
@@ -216,5 +236,14 @@ def restore(path: Path) -> None:
 
 
 def init_app(app: Flask) -> None:
-    for command in (content_group, db_group, progress_group, users_group, demo, backup, restore):
+    for command in (
+        content_group,
+        db_group,
+        progress_group,
+        retention_group,
+        users_group,
+        demo,
+        backup,
+        restore,
+    ):
         app.cli.add_command(command)

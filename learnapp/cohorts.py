@@ -5,12 +5,12 @@ from __future__ import annotations
 import secrets
 from datetime import date
 
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
 from learnapp import learner_progress
 from learnapp.db import insert_ignoring_duplicates, utcnow
-from learnapp.models import NAME_MAX, Cohort, Enrolment, Person, User
+from learnapp.models import NAME_MAX, Certificate, Cohort, Enrolment, Person, QuizAttempt, User
 
 # 20 characters of Crockford base32 = 100 random bits: guessing is hopeless, and guesses are
 # throttled anyway (see views/cohorts.py).
@@ -74,6 +74,24 @@ def leave(session: Session, user: Person, cohort_id: int) -> bool:
     if result.rowcount:
         learner_progress.touch_cohorts(session, Cohort.id == cohort_id)
     return bool(result.rowcount)
+
+
+def earned_in_cohort() -> ColumnElement[bool]:
+    """SQL: the Certificate was earned by the Enrolment's learner while in its Cohort, for the
+    cohort's lesson. Earned means passed: a pass from before joining, claimed after, is not.
+    This scopes what an instructor may change, and what a cohort keeps (retention.py)."""
+    passed_at = (
+        select(QuizAttempt.submitted_at)
+        .where(QuizAttempt.id == Certificate.attempt_id)
+        .scalar_subquery()
+    )
+    return and_(
+        Enrolment.user_id == Certificate.user_id,
+        Enrolment.cohort_id == Cohort.id,
+        Cohort.lesson == Certificate.lesson,
+        # A certificate whose attempt is gone counts from its issue.
+        func.coalesce(passed_at, Certificate.issued_at) >= Enrolment.joined_at,
+    )
 
 
 def memberships(session: Session, user_id: int) -> list[tuple[Cohort, Enrolment, User]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,37 @@ DEFAULTS: dict[str, Any] = {
     "CACHE_DEFAULT_TIMEOUT": 3600,
     "CACHE_KEY_PREFIX": "learnapp:",
     "CACHE_REDIS_URL": None,
-    # OWASP: scrypt N=2^15 (here 2^16), r=8, p=1. Tests lower it; see tests/conftest.py.
-    "PASSWORD_HASH_METHOD": "scrypt:65536:8:1",
+    # Argon2id at OWASP's first recommendation: 19 MiB, 2 passes, 1 lane (about 33 ms of
+    # CPU). Tests lower it; see tests/conftest.py. Older hashes (werkzeug's scrypt) are
+    # checked as they are and replaced at the next successful login.
+    "PASSWORD_ARGON2_MEMORY_KIB": 19 * 1024,
+    "PASSWORD_ARGON2_TIME_COST": 2,
+    "PASSWORD_ARGON2_PARALLELISM": 1,
+    # Password hashes computed at once per worker; a request that finds them all busy for
+    # PASSWORD_HASH_WAIT_SECONDS is refused (503), so a flood is turned away, not queued.
+    "PASSWORD_HASHES_AT_ONCE": 2,
+    "PASSWORD_HASH_WAIT_SECONDS": 0.5,
+    # Shared by all workers: production refuses memory:// (see production_problems).
     "RATELIMIT_STORAGE_URL": "memory://",
-    "LOGIN_FAILURES_PER_ACCOUNT": "5 per 15 minutes",
-    "LOGIN_FAILURES_PER_ADDRESS": "30 per 15 minutes",
+    # Several limits separated by ";": the wait grows with the failures. They delay devices
+    # that have not signed in to the account before; such a device (a signed cookie kept
+    # LOGIN_DEVICE_DAYS) answers only to its own failures, so no one else can lock its
+    # owner out (OWASP's device cookies).
+    "LOGIN_FAILURES_PER_ACCOUNT": "5 per minute; 10 per 15 minutes; 20 per hour; 50 per day",
+    "LOGIN_FAILURES_PER_ADDRESS": "100 per 15 minutes; 300 per day",
+    "LOGIN_FAILURES_PER_DEVICE": "10 per 15 minutes",
+    "LOGIN_DEVICE_DAYS": 365,
+    # A class of 30 on one network, each with a retry; and a ceiling for the whole site.
+    "REGISTRATIONS_PER_ADDRESS": "60 per hour",
+    "REGISTRATIONS_SITE_WIDE": "1000 per hour",
     "QUIZ_RETAKE_COOLDOWN_MINUTES": 0,
     "QUIZ_ATTEMPTS_PER_DAY": None,  # a daily cap delays a learner; it never locks them out
     "CERTIFICATE_VALIDITY_YEARS": 3,  # as first-aid certificates usually are
     "RECERTIFY_WINDOW_DAYS": 90,
+    # After an account is deleted (or a certificate withdrawn), each cohort keeps its
+    # completion record until this many days after the certificate's validity ends; then
+    # `flask retention purge` deletes it. The privacy notice states the period.
+    "COMPLETION_RECORDS_KEPT_DAYS": 365,
     "CERTIFICATE_PAGE_SIZE": "A4",  # or "Letter"
     "VERIFY_RATE_LIMIT": "60 per minute",
     "JOIN_CODE_FAILURES": "10 per 15 minutes",
@@ -106,6 +129,58 @@ def secret_key_for(instance_path: Path) -> str:
         finally:
             draft.unlink()
     return path.read_text().strip()
+
+
+class ConfigurationError(RuntimeError):
+    """The configuration cannot be served safely; the message says what to set."""
+
+
+# At least this long, as `secrets.token_hex(32)` makes it: a short key can be guessed offline
+# from any signed cookie.
+SECRET_KEY_MIN_LENGTH = 32
+
+
+def production_problems(config: Mapping[str, Any]) -> list[str]:
+    """Why this configuration must not serve production, one sentence each (none: it may).
+
+    Checked by create_app before anything is built, so that a mistake stops the server
+    instead of weakening it silently.
+    """
+    problems = []
+    if str(config.get("RATELIMIT_STORAGE_URL") or "memory://").startswith("memory://"):
+        problems.append(
+            "LEARNAPP_RATELIMIT_STORAGE_URL is memory://, which counts per worker: with 3 "
+            "workers a throttle lets through about 3 times its limit. Set it to Redis, e.g. "
+            "redis://127.0.0.1:6379/0."
+        )
+    if config.get("MAIL_BACKEND") == "console":
+        problems.append(
+            "LEARNAPP_MAIL_BACKEND is console, which writes live password-reset links into the "
+            "log. Set it to smtp (with LEARNAPP_MAIL_SMTP_*)."
+        )
+    if not str(config.get("PUBLIC_URL") or "").startswith("https://"):
+        problems.append(
+            "LEARNAPP_PUBLIC_URL is not set to the site's https:// address; links in e-mails "
+            "and certificate QR codes are built from it, e.g. https://learn.example.org."
+        )
+    if len(config.get("SECRET_KEY") or "") < SECRET_KEY_MIN_LENGTH:
+        problems.append(
+            f"LEARNAPP_SECRET_KEY is not set, or shorter than {SECRET_KEY_MIN_LENGTH} characters; "
+            "it signs sessions and reset links, and every server must share it. Make one with "
+            "python3 -c 'import secrets; print(secrets.token_hex(32))'."
+        )
+    return problems
+
+
+def refuse_unsafe_production(config: Mapping[str, Any]) -> None:
+    """Raise ConfigurationError naming every problem when ENV is production."""
+    if config.get("ENV") != "production":
+        return
+    problems = production_problems(config)
+    if problems:
+        raise ConfigurationError(
+            "learnapp refuses to start in production:\n" + "\n".join(f"- {p}" for p in problems)
+        )
 
 
 def database_url_for(instance_path: Path) -> str:

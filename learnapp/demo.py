@@ -38,9 +38,10 @@ CHUNK = 500
 WINDOW = timedelta(days=60)
 STUCK_AFTER = timedelta(days=7)
 REVOKED_PER_COHORT = 2
-REVOKE_REASONS = (
-    "Issued in error: the learner's identity could not be confirmed at the class session.",
-    "The assessment was taken on another learner's account.",
+# (public reason, private note), as an instructor would revoke.
+REVOCATIONS = (
+    ("Issued in error", "The learner's identity could not be confirmed at the class session."),
+    ("Requirements not met", "The assessment was taken on another learner's account."),
 )
 
 # (weight, male first names, female first names, surnames, how a full name is written).
@@ -229,7 +230,7 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
         version_id = quiz_version(session, quiz, catalogue.version)
         prefix = _email_prefix(session, cohort.id)
 
-    # One hash for everyone: 10,000 scrypt hashes at OWASP cost would take about half an hour.
+    # One hash for everyone: 10,000 Argon2id hashes at OWASP cost would take about 5 minutes.
     password_hash = accounts.hash_password(DEMO_PASSWORD)
     profiles = _profiles(learners, rng)
     revoked = 0
@@ -462,7 +463,7 @@ def _certificate(
     if revoked_by is not None:
         certificate.revoked_at = min(now, issued_at + timedelta(hours=rng.uniform(1, 120)))
         certificate.revoked_by_id = revoked_by
-        certificate.revoke_reason = rng.choice(REVOKE_REASONS)
+        certificate.revoke_reason, certificate.revoke_note = rng.choice(REVOCATIONS)
     certificates.attach_pdf(certificate)
     return certificate
 
@@ -580,6 +581,7 @@ def _insert(
                     "revoked_at",
                     "revoked_by_id",
                     "revoke_reason",
+                    "revoke_note",
                     "pdf",
                     "sha256",
                 )

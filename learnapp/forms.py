@@ -12,14 +12,26 @@ from wtforms import (
     SelectField,
     StringField,
     SubmitField,
+    TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Email, EqualTo, Length
+from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, ValidationError
 
-from learnapp.models import EMAIL_MAX, NAME_MAX, ROLES
+from learnapp.models import EMAIL_MAX, NAME_MAX, NOTE_MAX, REVOKE_REASONS, ROLES
+from learnapp.names import InvalidName, clean_name
 
 PASSWORD_MIN = 10
 PASSWORD_MAX = 128
+
+
+def person_name(form: FlaskForm, field: StringField) -> None:
+    """The name rule (learnapp/names.py) as a validator, with its message on the field."""
+    if field.errors:  # Length has said what is wrong: one message is enough
+        return
+    try:
+        clean_name(field.data or "")
+    except InvalidName as error:
+        raise ValidationError(str(error)) from error
 
 
 def _new_password(label: str = "New password") -> PasswordField:
@@ -50,7 +62,7 @@ class EmptyForm(FlaskForm):
 
 
 class RegisterForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX), person_name])
     email = EmailField(
         "E-mail",
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=EMAIL_MAX)],
@@ -70,25 +82,58 @@ class LoginForm(FlaskForm):
 class CertificateNameForm(FlaskForm):
     name = StringField(
         "Name to print on the certificate",
-        validators=[DataRequired(), Length(max=NAME_MAX)],
+        validators=[DataRequired(), Length(max=NAME_MAX), person_name],
         description="Check the spelling: after this, corrections go through your instructor.",
     )
     submit = SubmitField("Issue my certificate")
 
 
 class RevokeForm(FlaskForm):
-    reason = StringField(
-        "Reason for revoking",
-        validators=[
-            DataRequired("Please give the reason for revoking."),
-            Length(max=500, message="The reason is too long: at most 500 characters."),
+    # Public: anyone checking the certificate reads it, so it comes from a short list.
+    reason = SelectField(
+        "Public reason",
+        choices=[
+            SelectChoice("", "Choose a reason…"),
+            *(SelectChoice(r, r) for r in REVOKE_REASONS),
         ],
+        validate_choice=False,  # AnyOf says it in words a person understands
+        validators=[
+            AnyOf(REVOKE_REASONS, message="Please choose the public reason from the list.")
+        ],
+        description="Shown on the public verification page.",
+    )
+    note = TextAreaField(
+        "Private note (optional)",
+        validators=[
+            Length(max=NOTE_MAX, message=f"The note is too long: at most {NOTE_MAX} characters.")
+        ],
+        description="What happened, for the record. Only the certificate's instructors and admins"
+        " see it, and the holder in their data download; never the public verification page.",
     )
     submit = SubmitField("Revoke this certificate")
 
 
+def _ticked(_form: FlaskForm, field: BooleanField) -> None:
+    """The box as the page sends it ("y"): any other value confirms nothing, since the
+    action it confirms cannot be undone."""
+    if field.raw_data != ["y"]:
+        raise ValidationError("Please tick the box to confirm the holder's request.")
+
+
+class WithdrawForm(FlaskForm):
+    confirm = BooleanField("The holder asked us to delete this certificate", validators=[_ticked])
+    submit = SubmitField("Withdraw and delete the PDF")
+
+
 class ReissueForm(FlaskForm):
-    name = StringField("Corrected name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    name = StringField(
+        "Corrected name",
+        validators=[
+            DataRequired("Please give the corrected name."),
+            Length(max=NAME_MAX),
+            person_name,
+        ],
+    )
     submit = SubmitField("Reissue with this name")
 
 
@@ -126,7 +171,7 @@ class JoinForm(FlaskForm):
 
 
 class NameForm(FlaskForm):
-    name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX)])
+    name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX), person_name])
     submit = SubmitField("Save the name")
 
 

@@ -226,9 +226,15 @@ def form_values(question: Question, order: Sequence[str], fields: Mapping[str, l
     def part_at(raw: str) -> str:
         if not raw:
             return ""
-        # isdigit() alone admits '²', which int() refuses.
-        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= len(order):
-            raise InvalidResponse(f"question {question.id}: {raw!r} is not one of its choices")
+        # isdigit() alone admits '²', which int() refuses; and int() raises ValueError for a
+        # string of over 4,300 digits, so a position longer than the largest is refused first.
+        if (
+            not (raw.isascii() and raw.isdigit())
+            or len(raw) > len(str(len(order)))
+            or not 1 <= int(raw) <= len(order)
+        ):
+            shown = raw if len(raw) <= 20 else f"{raw[:20]}..."
+            raise InvalidResponse(f"question {question.id}: {shown!r} is not one of its choices")
         return order[int(raw) - 1]
 
     if question.type in ("single", "multiple", "true_false"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from learnapp.db import Base, utcnow
+from learnapp.emails import email_skeleton
 
 ROLES = ("learner", "instructor", "admin")
 NAME_MAX = 120
@@ -38,22 +40,48 @@ class Person(Protocol):
     def role(self) -> str: ...
 
 
+# Ids reach cookies, URLs and certificates: SQLite's AUTOINCREMENT never hands a deleted
+# row's id to a new one, as PostgreSQL's sequences never do.
+NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
+def new_session_token() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def session_identity(user_id: int, session_version: int, session_token: str) -> str:
+    """What session and remember-me cookies name an account by (flask-login's user id)."""
+    return f"{user_id}:{session_version}:{session_token}"
+
+
+def _skeleton_of_email(context: Any) -> str:
+    return email_skeleton(context.get_current_parameters()["email"])
+
+
 class User(UserMixin, Base):
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"),)
+    __table_args__ = (CheckConstraint(f"role IN {ROLES}", name="role"), NEVER_REUSED)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), unique=True)
+    # No two accounts whose addresses look alike (emails.email_skeleton). Accounts that
+    # already collided when this column came get their id appended (migration 0005).
+    email_skeleton: Mapped[str] = mapped_column(
+        String(100), unique=True, default=_skeleton_of_email
+    )
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="learner")
     # Bumped at logout and password change: sessions carry it, and a stale one is refused.
     session_version: Mapped[int] = mapped_column(default=1)
+    # Random, and renewed with the version: a cookie names the account by id and this, so
+    # no cookie opens another account that has (or had) the same id.
+    session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     is_enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     def get_id(self) -> str:
-        return f"{self.id}:{self.session_version}"
+        return session_identity(self.id, self.session_version, self.session_token)
 
     @property
     def is_active(self) -> bool:
@@ -126,6 +154,7 @@ class QuizAttempt(Base):
             sqlite_where=text("state = 'in_progress'"),
             postgresql_where=text("state = 'in_progress'"),
         ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -171,6 +200,25 @@ class Answer(Base):
     attempt: Mapped[QuizAttempt] = relationship(back_populates="answers", lazy="raise")
 
 
+# The public reasons a revocation gives, shown on the verify page to anyone: chosen from this
+# list, so that no instructor's free text about a learner is published. The private note
+# (revoke_note) says the rest. WITHDRAWN is set by an admin's withdrawal alone, and the
+# neutral "Revoked by the issuer" is what revocations made before this list say.
+REVOKE_REASONS = ("Issued in error", "Requirements not met", "Revoked by the issuer")
+WITHDRAWN = "Withdrawn at the holder's request"
+NOTE_MAX = 500
+
+
+def _sql_in(values: tuple[str, ...]) -> str:
+    """`(...)` of SQL string literals, for a CHECK constraint (quotes doubled)."""
+    return "(" + ", ".join("'" + value.replace("'", "''") + "'" for value in values) + ")"
+
+
+# A certificate's current revision, not revoked (withdrawn ones are revoked too).
+_UNREVOKED = "superseded_at IS NULL AND revoked_at IS NULL"
+_UNREVOKED_FIRST = f"renews_id IS NULL AND {_UNREVOKED}"
+
+
 class Certificate(Base):
     """A document of record: its fields are copied here and its PDF stored as issued.
 
@@ -188,7 +236,35 @@ class Certificate(Base):
         CheckConstraint(
             "(revoked_at IS NULL) = (revoke_reason IS NULL)", name="revocation_has_reason"
         ),
+        CheckConstraint(
+            f"revoke_reason IN {_sql_in((*REVOKE_REASONS, WITHDRAWN))}", name="public_reason"
+        ),
+        CheckConstraint("revoke_note IS NULL OR revoked_at IS NOT NULL", name="note_if_revoked"),
+        # A withdrawal (at the holder's request) revokes the certificate and deletes its PDF.
+        CheckConstraint("withdrawn_at IS NULL OR revoked_at IS NOT NULL", name="withdrawn_revoked"),
+        CheckConstraint("(pdf IS NULL) = (withdrawn_at IS NOT NULL)", name="pdf_until_withdrawn"),
         Index("ix_certificates_user_lesson", "user_id", "lesson"),
+        # One valid certificate per learner and lesson, checked by the write itself, so that
+        # two claims racing (two passes claimed at once) cannot both insert. A renewed
+        # certificate stays current beside its renewal, hence two rules over the current,
+        # unrevoked rows: one first certificate per learner and lesson, and one renewal per
+        # certificate (save_issued checks that the renewed one is still current).
+        Index(
+            "uq_certificates_one_first",
+            "user_id",
+            "lesson",
+            unique=True,
+            sqlite_where=text(_UNREVOKED_FIRST),
+            postgresql_where=text(_UNREVOKED_FIRST),
+        ),
+        Index(
+            "uq_certificates_one_renewal",
+            "renews_id",
+            unique=True,
+            sqlite_where=text(_UNREVOKED),
+            postgresql_where=text(_UNREVOKED),
+        ),
+        NEVER_REUSED,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -212,9 +288,13 @@ class Certificate(Base):
     superseded_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
     revoked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    revoke_reason: Mapped[str | None] = mapped_column(String(500))
+    revoke_reason: Mapped[str | None] = mapped_column(String(500))  # public: REVOKE_REASONS
+    # Private: shown to those who manage the certificate, never on the public pages.
+    revoke_note: Mapped[str | None] = mapped_column(String(NOTE_MAX))
+    withdrawn_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)  # when this revision was made
-    pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # None once withdrawn: the PDF is deleted, its sha256 kept so a copy reads "withdrawn".
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
 
 
@@ -222,6 +302,7 @@ class Cohort(Base):
     """One class session run by an instructor; learners join it with its code."""
 
     __tablename__ = "cohorts"
+    __table_args__ = NEVER_REUSED
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_MAX))
@@ -245,6 +326,28 @@ class Enrolment(Base):
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CompletionRecord(Base):
+    """What a cohort keeps of a certificate earned in it once the learner's account is
+    deleted or the certificate withdrawn at the holder's request (retention.py): the name as
+    certified, the result, the code and the dates, until COMPLETION_RECORDS_KEPT_DAYS after
+    the certificate's validity ends (`flask retention purge` deletes them then)."""
+
+    __tablename__ = "completion_records"
+    __table_args__ = (UniqueConstraint("cohort_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(NAME_MAX))
+    lesson_title: Mapped[str] = mapped_column(String(300))
+    score_percent: Mapped[float]
+    joined_at: Mapped[datetime]
+    issued_at: Mapped[datetime]
+    valid_until: Mapped[datetime] = mapped_column(index=True)  # the purge reads by it
+    revoked_at: Mapped[datetime | None]
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class LearnerProgress(Base):

@@ -38,6 +38,8 @@ SECTIONS = [
 POSTGRES_URL = os.environ.get("LEARNAPP_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("LEARNAPP_TEST_REDIS_URL")
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_URL else ["sqlite"]
+# Argon2id's lowest cost (8 KiB, one pass): for tests, which hash hundreds of passwords.
+CHEAP_HASHING = {"PASSWORD_ARGON2_MEMORY_KIB": 8, "PASSWORD_ARGON2_TIME_COST": 1}
 
 
 class CSRFClient(FlaskClient):
@@ -134,10 +136,27 @@ def app_config(database_url: str, tmp_path: Any) -> dict[str, Any]:
         "TESTING": True,
         "DATABASE_URL": database_url,
         "SECRET_KEY": "test-secret",
-        # A low scrypt cost keeps the suite fast; production uses the OWASP default.
-        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        # Argon2id at its lowest cost keeps the suite fast; production uses OWASP's
+        # parameters (tests/security/test_enumeration.py times those).
+        **CHEAP_HASHING,
         "RATELIMIT_STORAGE_URL": "memory://",
         "PUBLIC_URL": "https://learn.example.org",
+    }
+
+
+def production_config(
+    config: dict[str, Any], redis_url: str = "redis://127.0.0.1:6379/0"
+) -> dict[str, Any]:
+    """`config` with what production refuses to start without (config.production_problems):
+    throttles in shared storage, a mail backend that sends, the public address, a secret key.
+    Making the app opens no Redis connection; a test whose requests count, pass `redis_url`."""
+    return {
+        "PUBLIC_URL": "https://learn.example.org",
+        **config,
+        "ENV": "production",
+        "SECRET_KEY": "production-tests-" + "0" * 48,
+        "RATELIMIT_STORAGE_URL": redis_url,
+        "MAIL_BACKEND": "folder",
     }
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from argon2 import PasswordHasher
 from itsdangerous import TimestampSigner
 from markupsafe import escape
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from werkzeug.security import generate_password_hash
 
 from learnapp import accounts
 from learnapp.models import (
@@ -232,6 +234,42 @@ def test_password_change(app, client, learner, db):
     assert not logged_in(elsewhere)
     assert AuthActions(app.test_client()).login(learner.email).status_code == 401
     assert AuthActions(app.test_client()).login(learner.email, NEW_PASSWORD).status_code == 302
+
+
+def stored_hash(db: Session, user_id: int) -> str:
+    db.rollback()  # see what requests committed since
+    return db.scalar(select(User.password_hash).where(User.id == user_id))
+
+
+@pytest.mark.parametrize(
+    "older",
+    [
+        # werkzeug's scrypt, the format of every hash made before Argon2id
+        pytest.param(lambda: generate_password_hash(PASSWORD, "scrypt:1024:8:1"), id="scrypt"),
+        pytest.param(
+            lambda: PasswordHasher(time_cost=1, memory_cost=16, parallelism=1).hash(PASSWORD),
+            id="argon2id-at-another-cost",
+        ),
+    ],
+)
+def test_an_older_hash_still_logs_in_and_is_replaced_at_the_next_login(app, create_user, db, older):
+    user = create_user(email="ada@example.com")
+    db.execute(update(User).where(User.id == user.id).values(password_hash=older()))
+    db.commit()
+    before = stored_hash(db, user.id)
+    auth = AuthActions(app.test_client())
+    assert auth.login("ada@example.com", "not the password").status_code == 401
+    assert stored_hash(db, user.id) == before  # a wrong password changes nothing
+    assert auth.login("ada@example.com").status_code == 302
+    upgraded = stored_hash(db, user.id)
+    config = app.config
+    assert upgraded.startswith(
+        f"$argon2id$v=19$m={config['PASSWORD_ARGON2_MEMORY_KIB']},"
+        f"t={config['PASSWORD_ARGON2_TIME_COST']},p={config['PASSWORD_ARGON2_PARALLELISM']}$"
+    )
+    assert AuthActions(app.test_client()).login("ada@example.com").status_code == 302
+    assert stored_hash(db, user.id) == upgraded  # current now: not hashed again
+    assert AuthActions(app.test_client()).login("ada@example.com", "nope").status_code == 401
 
 
 # --- Password reset -----------------------------------------------------------------------

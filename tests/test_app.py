@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from learnapp import create_app
+from tests.conftest import production_config
 
 
 def test_healthz_answers_when_the_database_is_up(client):
@@ -77,9 +78,46 @@ def test_default_database_is_sqlite_in_the_instance_folder(tmp_path, monkeypatch
 
 def test_production_cookies_are_secure(tmp_path, monkeypatch, database_url):
     monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "inst"))
-    app = create_app({"DATABASE_URL": database_url, "ENV": "production", "SECRET_KEY": "x"})
+    app = create_app(production_config({"DATABASE_URL": database_url}))
     assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
     assert app.config["SESSION_COOKIE_HTTPONLY"] and app.config["SESSION_COOKIE_SAMESITE"] == "Lax"
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        # memory:// counts per worker: with 3 workers, the 42nd of 200 lookups was refused
+        ({"RATELIMIT_STORAGE_URL": "memory://"}, "LEARNAPP_RATELIMIT_STORAGE_URL"),
+        ({"MAIL_BACKEND": "console"}, "LEARNAPP_MAIL_BACKEND"),  # live reset links in the log
+        ({"PUBLIC_URL": None}, "LEARNAPP_PUBLIC_URL"),
+        ({"PUBLIC_URL": "http://learn.example.org"}, "LEARNAPP_PUBLIC_URL"),
+        ({"SECRET_KEY": None}, "LEARNAPP_SECRET_KEY"),
+        ({"SECRET_KEY": "changeme"}, "LEARNAPP_SECRET_KEY"),
+    ],
+)
+def test_production_refuses_to_start_misconfigured(change, named, tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "inst"))
+    settings = {**production_config({"DATABASE_URL": "sqlite://"}), **change}
+    with pytest.raises(RuntimeError, match="refuses to start in production") as refused:
+        create_app({key: value for key, value in settings.items() if value is not None})
+    assert named in str(refused.value)
+    assert not (tmp_path / "inst" / "secret_key").exists()  # nor does it make one up
+
+
+def test_production_names_every_problem_at_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "inst"))
+    monkeypatch.setenv("LEARNAPP_ENV", "production")
+    with pytest.raises(RuntimeError) as refused:
+        create_app({"DATABASE_URL": "sqlite://"})
+    for key in ("RATELIMIT_STORAGE_URL", "MAIL_BACKEND", "PUBLIC_URL", "SECRET_KEY"):
+        assert f"LEARNAPP_{key}" in str(refused.value)
+
+
+def test_development_starts_with_the_defaults(tmp_path, monkeypatch):
+    monkeypatch.setenv("LEARNAPP_INSTANCE_PATH", str(tmp_path / "inst"))
+    app = create_app({"DATABASE_URL": "sqlite://"})
+    assert app.config["RATELIMIT_STORAGE_URL"] == "memory://"
+    assert app.config["MAIL_BACKEND"] == "console"
 
 
 def test_serving_refuses_invalid_content(tmp_path, monkeypatch, database_url):

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import pypdf
 import pytest
+from markupsafe import escape
 from sqlalchemy import select
 
 from learnapp import certificates
@@ -131,10 +132,10 @@ def issued(client, learner, db, catalogue) -> SimpleNamespace:
 
 
 @pytest.fixture
-def people(app, client, issued, create_user, db) -> SimpleNamespace:
-    """Around the learner's certificate: their cohort's instructor, an instructor of another
-    cohort, an admin and another learner, each with a logged-in client. Cohorts are created
-    and joined through the pages."""
+def people(app, client, learner, create_user, db, catalogue) -> SimpleNamespace:
+    """Around the learner's certificate, earned in their cohort: its instructor, an
+    instructor of another cohort, an admin and another learner, each with a logged-in
+    client. Cohorts are created and joined through the pages."""
     teacher = create_user(email="teach@example.com", name="Tess Teacher", role="instructor")
     other_teacher = create_user(email="other@example.com", name="Otto Other", role="instructor")
     admin = create_user(email="admin@example.com", name="Ann Admin", role="admin")
@@ -153,8 +154,9 @@ def people(app, client, issued, create_user, db) -> SimpleNamespace:
     db.rollback()
     join_code = db.scalar(select(Cohort.join_code).where(Cohort.instructor_id == teacher.id))
     assert client.post("/cohorts/join", data={"code": join_code}).status_code == 302
+    code = issue(client, db, catalogue)
     users = {"teacher": teacher, "admin": admin}
-    return SimpleNamespace(code=issued.code, owner=client, users=users, **clients)
+    return SimpleNamespace(code=code, owner=client, users=users, **clients)
 
 
 class Sentinel:
@@ -354,8 +356,10 @@ def test_page_size_and_validity_are_configurable(client, issued, db):
     assert (round(page.mediabox.width), round(page.mediabox.height)) == (792, 612)
 
 
-@pytest.mark.parametrize("settings", [{"ENV": "production", "PUBLIC_URL": None}])
 def test_production_without_a_public_url_refuses_to_issue(app, create_user, db, catalogue):
+    # create_app refuses to start so (tests/test_app.py); should the setting go missing
+    # later, issuing still refuses rather than print a QR code for the wrong site.
+    app.config.update(ENV="production", PUBLIC_URL=None)
     create_user(email=EMAIL)
     client = app.test_client()
     client.environ_base["wsgi.url_scheme"] = "https"  # production cookies are Secure
@@ -588,41 +592,80 @@ def test_verification_is_rate_limited(client):
 # --- Revoking, correcting, renewing ------------------------------------------------------
 
 
+NOTE = "Identity not confirmed at the class session; see the register."
+
+
 @pytest.mark.parametrize("manager", ["teacher", "admin"])
-def test_a_manager_revokes_with_a_reason_and_it_is_recorded(app, people, db, manager):
+def test_a_manager_revokes_with_a_public_reason_and_a_private_note(app, people, db, manager):
+    """The verify page shows a reason chosen from a short list, never the private note."""
     code, by = people.code, people.users[manager]
+    form = getattr(people, manager).get(f"/certificates/{code}").text
+    for reason in certificates.REVOKE_REASONS:
+        assert f'<option value="{escape(reason)}"' in form
+    assert "Withdrawn at the holder" not in form  # the admin's withdrawal screen says that
     response = getattr(people, manager).post(
-        f"/certificates/{code}/revoke", data={"reason": "  Identity   not confirmed "}
+        f"/certificates/{code}/revoke",
+        data={"reason": "Requirements not met", "note": f"  {NOTE}  "},
     )
     assert response.status_code == 302 and response.location == f"/certificates/{code}"
     certificate = stored(db, code)
     assert certificate.revoked_by_id == by.id
-    assert certificate.revoke_reason == "Identity not confirmed"
+    assert (certificate.revoke_reason, certificate.revoke_note) == ("Requirements not met", NOTE)
     assert abs(certificate.revoked_at - utcnow()) < timedelta(minutes=1)
 
-    admin_page = people.admin.get(f"/certificates/{code}").text
-    assert f"{by.name}, {written_day(certificate.revoked_at)}" in admin_page
+    for who in ("admin", "teacher"):
+        page = getattr(people, who).get(f"/certificates/{code}").text
+        assert f"{by.name}, {written_day(certificate.revoked_at)}" in page
+        assert NOTE in page and "Requirements not met" in page
     owner_page = people.owner.get(f"/certificates/{code}").text
     assert ">Revoked<" in owner_page and "Revoked by" not in owner_page
+    assert "Requirements not met" in owner_page and NOTE not in owner_page
 
     public = app.test_client()
-    verify = public.get(f"/verify/{code}").text
-    assert "This certificate was revoked and is no longer valid." in verify
-    assert "Identity not confirmed" in verify
-    assert ">Revoked<" in upload(public, certificate.pdf).text
+    for page in (public.get(f"/verify/{code}").text, upload(public, certificate.pdf).text):
+        assert ">Revoked<" in page and "Requirements not met" in page
+        assert NOTE not in page and "Identity not confirmed" not in page
+    assert (
+        "This certificate was revoked and is no longer valid." in public.get(f"/verify/{code}").text
+    )
 
     again = getattr(people, manager).post(
-        f"/certificates/{code}/revoke", data={"reason": "Twice"}, follow_redirects=True
+        f"/certificates/{code}/revoke", data={"reason": "Issued in error"}, follow_redirects=True
     )
     assert "This certificate is already revoked." in flashes(again.text)
-    assert stored(db, code).revoke_reason == "Identity not confirmed"
+    assert stored(db, code).revoke_reason == "Requirements not met"
 
 
-def test_revoking_needs_a_reason(people, db):
+def test_the_private_note_is_optional(people, db):
     response = people.teacher.post(
-        f"/certificates/{people.code}/revoke", data={"reason": "   "}, follow_redirects=True
+        f"/certificates/{people.code}/revoke", data={"reason": "Issued in error"}
     )
-    assert "Please give the reason for revoking." in flashes(response.text)
+    assert response.status_code == 302
+    certificate = stored(db, people.code)
+    assert (certificate.revoke_reason, certificate.revoke_note) == ("Issued in error", None)
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"reason": "   "}, "Please choose the public reason from the list."),
+        ({"reason": "Identity not confirmed"}, "Please choose the public reason from the list."),
+        (
+            {"reason": "Withdrawn at the holder's request"},
+            "Please choose the public reason from the list.",
+        ),
+        (
+            {"reason": "Issued in error", "note": "x" * 501},
+            "The note is too long: at most 500 characters.",
+        ),
+    ],
+    ids=["blank", "free text", "withdrawal", "long note"],
+)
+def test_revoking_needs_a_reason_from_the_list(people, db, form, message):
+    response = people.teacher.post(
+        f"/certificates/{people.code}/revoke", data=form, follow_redirects=True
+    )
+    assert message in flashes(response.text)
     assert stored(db, people.code).revoked_at is None
 
 
@@ -680,7 +723,7 @@ def test_a_name_correction_adds_a_revision_with_the_same_code(app, people, db):
 
 def test_a_revoked_certificate_cannot_be_corrected(people, db):
     code = people.code
-    people.admin.post(f"/certificates/{code}/revoke", data={"reason": "Fraud"})
+    people.admin.post(f"/certificates/{code}/revoke", data={"reason": "Issued in error"})
     response = people.teacher.post(
         f"/certificates/{code}/reissue", data={"name": "Ada Lovelace"}, follow_redirects=True
     )
@@ -746,6 +789,64 @@ def test_certificate_pages_are_shown_to_the_holder_and_their_managers_only(app, 
     assert code not in people.peer.get("/certificates/").text
 
 
+def join_a_new_cohort(app, client, create_user, db) -> Any:
+    """An instructor's new cohort, joined by the learner on `client`; the instructor's client."""
+    teacher = create_user(email="later@example.com", name="Lee Later", role="instructor")
+    teacher_client = login(app, teacher.email)
+    created = teacher_client.post(
+        "/instructor/cohorts",
+        data={"name": "Later", "session_date": "2025-03-04", "lesson": LESSON},
+    )
+    assert created.status_code == 302
+    db.rollback()
+    join_code = db.scalar(select(Cohort.join_code).where(Cohort.instructor_id == teacher.id))
+    assert client.post("/cohorts/join", data={"code": join_code}).status_code == 302
+    return teacher_client
+
+
+def refused_to_change(teacher, db, code: str) -> None:
+    """The instructor sees the certificate but may neither revoke nor rename it."""
+    page = teacher.get(f"/certificates/{code}")
+    assert page.status_code == 200
+    assert "Revoke this certificate" not in page.text and "Reissue with this name" not in page.text
+    assert "earned before the learner joined your cohort" in page.text
+    assert teacher.post(f"/certificates/{code}/revoke", data={"reason": ONE}).status_code == 403
+    assert teacher.post(f"/certificates/{code}/reissue", data={"name": "X"}).status_code == 403
+    certificate = stored(db, code)
+    assert (certificate.revision, certificate.revoked_at) == (1, None)
+
+
+def test_an_instructor_may_not_change_a_certificate_earned_before_the_learner_joined(
+    app, client, issued, create_user, db, catalogue
+):
+    teacher = join_a_new_cohort(app, client, create_user, db)
+    refused_to_change(teacher, db, issued.code)
+    # an admin still may
+    create_user(email="admin@example.com", name="Ann Admin", role="admin")
+    admin = login(app, "admin@example.com")
+    reissued = admin.post(f"/certificates/{issued.code}/reissue", data={"name": "Ada L."})
+    assert reissued.status_code == 302
+    assert stored(db, issued.code).revision == 2
+
+    # the renewal the learner earns in the cohort is the instructor's to manage
+    old = stored(db, issued.code)
+    old.valid_until = utcnow() + timedelta(days=30)
+    db.commit()
+    renewal = claim(client, take_quiz(client, db, catalogue).id).location.split("/")[-1]
+    assert "Revoke this certificate" in teacher.get(f"/certificates/{renewal}").text
+    assert teacher.post(f"/certificates/{renewal}/revoke", data={"reason": ONE}).status_code == 302
+    assert stored(db, renewal).revoked_at is not None
+
+
+def test_a_pass_from_before_joining_claimed_after_is_not_the_instructors(
+    app, client, learner, create_user, db, catalogue
+):
+    attempt = pass_final(client, db, catalogue)
+    teacher = join_a_new_cohort(app, client, create_user, db)
+    code = claim(client, attempt.id).location.split("/")[-1]
+    refused_to_change(teacher, db, code)
+
+
 # --- Races and time zones -----------------------------------------------------------------
 
 
@@ -773,11 +874,13 @@ def test_a_revocation_covers_every_revision(app, people, db):
     code = people.code
     first_pdf = stored(db, code).pdf
     people.teacher.post(f"/certificates/{code}/reissue", data={"name": "Ada Lovelace"})
-    people.teacher.post(f"/certificates/{code}/revoke", data={"reason": "Exam fraud"})
+    people.teacher.post(
+        f"/certificates/{code}/revoke", data={"reason": "Requirements not met", "note": "Fraud"}
+    )
     for pdf in (first_pdf, stored(db, code, 2).pdf):
         page = upload(app.test_client(), pdf).text
         assert "Authentic certificate" in page
-        assert ">Revoked<" in page and "Exam fraud" in page
+        assert ">Revoked<" in page and "Requirements not met" in page and "Fraud" not in page
 
 
 def test_two_simultaneous_corrections_make_one_revision(people, db):
@@ -794,20 +897,23 @@ def test_two_simultaneous_corrections_make_one_revision(people, db):
     assert stored(db, code).name in ("Ada One", "Ada Two")
 
 
+ONE, TWO = "Issued in error", "Requirements not met"
+
+
 def test_two_simultaneous_revocations_record_one(people, db):
     code = people.code
     results = at_once(
         lambda: people.teacher.post(
-            f"/certificates/{code}/revoke", data={"reason": "One"}, follow_redirects=True
+            f"/certificates/{code}/revoke", data={"reason": ONE}, follow_redirects=True
         ),
         lambda: people.admin.post(
-            f"/certificates/{code}/revoke", data={"reason": "Two"}, follow_redirects=True
+            f"/certificates/{code}/revoke", data={"reason": TWO}, follow_redirects=True
         ),
     )
     messages = sorted(m for r in results for m in flashes(r.text))
     assert messages == ["The certificate is revoked.", "This certificate is already revoked."]
     certificate = stored(db, code)
-    winner = {"One": people.users["teacher"].id, "Two": people.users["admin"].id}
+    winner = {ONE: people.users["teacher"].id, TWO: people.users["admin"].id}
     assert certificate.revoked_by_id == winner[certificate.revoke_reason]
 
 
@@ -818,7 +924,9 @@ def test_a_correction_cannot_revive_a_revoked_certificate(people, db, monkeypatc
 
     def revoked_while_rendering(*args: Any, **kwargs: Any) -> Any:
         revision = render(*args, **kwargs)
-        revoked = people.admin.post(f"/certificates/{code}/revoke", data={"reason": "Fraud"})
+        revoked = people.admin.post(
+            f"/certificates/{code}/revoke", data={"reason": "Issued in error"}
+        )
         assert revoked.status_code == 302
         return revision
 
@@ -830,6 +938,145 @@ def test_a_correction_cannot_revive_a_revoked_certificate(people, db, monkeypatc
     current = stored(db, code)
     assert (current.revision, current.name) == (1, "Ada Learner")
     assert current.revoked_at is not None
+
+
+def valid_certificates(db) -> list[Certificate]:
+    """The current revisions that status_of calls valid."""
+    db.rollback()
+    every = db.scalars(select(Certificate)).all()
+    current = [c for c in every if c.superseded_at is None and c.revoked_at is None]
+    # renewed: a current renewal points at one of its revisions
+    renewed = {c.code for c in every if c.id in {r.renews_id for r in current}}
+    return [c for c in current if c.code not in renewed and c.valid_until > utcnow()]
+
+
+def claimed_at_once(app, client, attempts: list[int]) -> list[Any]:
+    """Each passed attempt claimed from a device of its own, all released together."""
+    devices = [client, *(login(app, EMAIL) for _ in attempts[1:])]
+    results = at_once(
+        *(
+            lambda device=device, attempt=attempt: device.post(
+                f"/certificates/claim/{attempt}",
+                data={"name": "Ada Learner"},
+                follow_redirects=True,
+            )
+            for device, attempt in zip(devices, attempts, strict=True)
+        )
+    )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    return results
+
+
+def test_two_passes_claimed_at_once_give_one_valid_certificate(app, client, learner, db, catalogue):
+    """Pass twice, then claim both attempts at the same moment: one certificate is issued,
+    and the other claim is told so and sent to it."""
+    first = pass_final(client, db, catalogue)
+    second = take_quiz(client, db, catalogue)
+    assert first.passed and second.passed and first.id != second.id
+    results = claimed_at_once(app, client, [first.id, second.id])
+    assert [r.status_code for r in results] == [200, 200], [r.text[:500] for r in results]
+    (valid,) = valid_certificates(db)
+    assert count_rows(db, Certificate) == 1
+    assert [r.request.path for r in results] == [f"/certificates/{valid.code}"] * 2
+    messages = sorted(m for r in results for m in flashes(r.text))
+    assert messages == [
+        "You already hold a valid certificate for this lesson: this is it.",
+        "Your certificate is ready.",
+    ]
+
+
+def test_two_renewals_claimed_at_once_give_one_valid_certificate(
+    app, client, issued, db, catalogue
+):
+    old = stored(db, issued.code)
+    old.valid_until = utcnow() + timedelta(days=30)  # the renewal window is open
+    db.commit()
+    first = take_quiz(client, db, catalogue)
+    second = take_quiz(client, db, catalogue)
+    results = claimed_at_once(app, client, [first.id, second.id])
+    assert [r.status_code for r in results] == [200, 200]
+    (valid,) = valid_certificates(db)
+    assert valid.code != issued.code and valid.renews_id == stored(db, issued.code).id
+    assert count_rows(db, Certificate) == 2
+    assert [r.request.path for r in results] == [f"/certificates/{valid.code}"] * 2
+
+
+def test_correcting_a_renewed_certificate_keeps_it_renewed(app, client, people, db, catalogue):
+    """A renewal points at the revision it renewed: a later name correction of the old
+    certificate must not make it valid again beside its renewal."""
+    code = people.code
+    old = stored(db, code)
+    old.valid_until = utcnow() + timedelta(days=30)
+    db.commit()
+    attempt = take_quiz(people.owner, db, catalogue)
+    renewal = claim(people.owner, attempt.id).location.removeprefix("/certificates/")
+    reissued = people.admin.post(f"/certificates/{code}/reissue", data={"name": "Ada L."})
+    assert reissued.status_code == 302
+    assert stored(db, code).revision == 2
+    assert [c.code for c in valid_certificates(db)] == [renewal]
+    verify = app.test_client().get(f"/verify/{code}").text
+    assert ">Renewed<" in verify and f'href="/verify/{renewal}"' in verify
+
+
+def test_a_claim_rendered_while_another_was_issued_is_refused(
+    app, client, learner, db, catalogue, monkeypatch
+):
+    """The same race, made certain: the second pass is claimed while the first renders."""
+    first = pass_final(client, db, catalogue)
+    second = take_quiz(client, db, catalogue)
+    other = login(app, EMAIL)
+    render = certificates.draft
+
+    def claimed_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        draft = render(*args, **kwargs)
+        if draft.attempt_id == first.id:
+            (claimed,) = at_once(lambda: claim(other, second.id))  # a request of its own
+            assert claimed.status_code == 302
+        return draft
+
+    monkeypatch.setattr(certificates, "draft", claimed_meanwhile)
+    response = claim(client, first.id)
+    (valid,) = valid_certificates(db)
+    assert valid.attempt_id == second.id
+    assert response.status_code == 302 and response.location == f"/certificates/{valid.code}"
+    page = client.get(response.location)
+    assert "You already hold a valid certificate for this lesson: this is it." in flashes(page.text)
+    assert count_rows(db, Certificate) == 1
+    # and the first pass now leads to the certificate the learner holds, without a 500
+    assert client.get(f"/certificates/claim/{first.id}").status_code in (200, 302)
+
+
+def test_a_renewal_of_a_certificate_revoked_while_it_rendered_is_refused(
+    app, people, db, catalogue, monkeypatch
+):
+    code = people.code
+    old = stored(db, code)
+    old.valid_until = utcnow() + timedelta(days=30)
+    db.commit()
+    attempt = take_quiz(people.owner, db, catalogue)
+    render = certificates.draft
+
+    def revoked_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        draft = render(*args, **kwargs)
+        (revoked,) = at_once(  # in a thread: a request of its own, not nested in this one
+            lambda: people.admin.post(
+                f"/certificates/{code}/revoke", data={"reason": "Issued in error"}
+            )
+        )
+        assert revoked.status_code == 302
+        return draft
+
+    monkeypatch.setattr(certificates, "draft", revoked_meanwhile)
+    response = claim(people.owner, attempt.id)
+    assert response.status_code == 400
+    assert "changed while your certificate was being prepared" in " ".join(
+        form_errors(response.text)
+    )
+    assert count_rows(db, Certificate) == 1
+    monkeypatch.setattr(certificates, "draft", render)
+    again = claim(people.owner, attempt.id)  # a new certificate, no longer a renewal
+    assert again.status_code == 302
+    assert stored(db, again.location.removeprefix("/certificates/")).renews_id is None
 
 
 @pytest.mark.parametrize("settings", [{"TIME_ZONE": AWAY}])

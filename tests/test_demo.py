@@ -16,6 +16,7 @@ from learnapp.cli import DEMO_PASSWORD
 from learnapp.db import utcnow
 from learnapp.demo import DemoError, seed_cohort
 from learnapp.models import (
+    REVOKE_REASONS,
     Answer,
     Certificate,
     Cohort,
@@ -99,7 +100,8 @@ def test_progress_is_varied_and_passers_hold_certificates(seeded: Any, db: Any) 
     now = utcnow()
     assert any(now < c.valid_until <= now + timedelta(days=90) for c in issued)
     revoked = [c for c in issued if c.revoked_at is not None]
-    assert revoked and all(c.revoke_reason and c.revoked_by_id for c in revoked)
+    assert revoked and all(c.revoked_by_id and c.revoke_note for c in revoked)
+    assert {c.revoke_reason for c in revoked} <= set(REVOKE_REASONS)  # public: from the list
 
 
 def test_running_again_adds_another_cohort(runner: Any, db: Any) -> None:

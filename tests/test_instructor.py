@@ -148,7 +148,7 @@ def certificate(
         "valid_until": valid_until,
         "superseded_at": superseded_at,
         "revoked_at": revoked_at,
-        "revoke_reason": "test" if revoked_at else None,
+        "revoke_reason": "Issued in error" if revoked_at else None,
         "created_at": issued_at,
         "pdf": pdf,
         "sha256": hashlib.sha256(pdf).hexdigest(),

@@ -14,22 +14,70 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import create_engine, insert, make_url, select, text
+from sqlalchemy import (
+    Boolean,
+    Integer,
+    MetaData,
+    String,
+    column,
+    create_engine,
+    delete,
+    func,
+    insert,
+    make_url,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.orm import Session
 
 from learnapp import create_app
 from learnapp.cli import alembic_config
-from learnapp.db import Base, dispose, get_engine, utcnow
+from learnapp.db import Base, UTCDateTime, dispose, get_engine, utcnow
+from learnapp.emails import email_skeleton
 from learnapp.models import Certificate, LearnerProgress, QuizAttempt, SectionRead
 from tests.test_instructor import (
     DAY,
     add_quiz_version,
-    add_users,
     certificate,
     closed_attempt,
     reads,
 )
 from tests.test_learner_progress import computed
+
+# `users` as migrations 0001 to 0004 made it (the model has columns added since).
+USERS_BEFORE_0005 = table(
+    "users",
+    column("id", Integer),
+    column("email", String),
+    column("name", String),
+    column("password_hash", String),
+    column("role", String),
+    column("session_version", Integer),
+    column("is_enabled", Boolean),
+    column("created_at", UTCDateTime()),
+)
+
+
+def users_before_0005(db: Session, people: list[tuple[str, str]]) -> list[int]:
+    """Learners as (name, e-mail), a second apart in that order; their ids."""
+    start = utcnow() - timedelta(days=1)
+    return [
+        db.scalar(
+            insert(USERS_BEFORE_0005).returning(USERS_BEFORE_0005.c.id),
+            {
+                "name": name,
+                "email": email,
+                "password_hash": "!",
+                "role": "learner",
+                "session_version": 1,
+                "is_enabled": True,
+                "created_at": start + timedelta(seconds=n),
+            },
+        )
+        for n, (name, email) in enumerate(people)
+    ]
+
 
 POSTGRES_URL = os.environ.get("LEARNAPP_TEST_DATABASE_URL")
 
@@ -84,7 +132,7 @@ def test_upgrading_fills_learner_progress_from_the_stored_activity(migrated):
     migrate(migrated, "0002")
     now = utcnow()
     with Session(get_engine(migrated)) as db:
-        ann, bob, _cat = add_users(
+        ann, bob, _cat = users_before_0005(
             db, [("Ann", "ann@example.com"), ("Bob", "bob@example.com"), ("Cat", "c@ex.org")]
         )
         version = add_quiz_version(db)
@@ -117,3 +165,176 @@ def test_upgrading_fills_learner_progress_from_the_stored_activity(migrated):
     migrate(migrated, "head")
     with Session(get_engine(migrated)) as db:
         assert len(db.execute(select(LearnerProgress.__table__)).all()) == 2
+
+
+# --- 0005: ids never reused, session tokens, e-mail skeletons ---------------------------
+
+NEVER_REUSED = ("users", "cohorts", "quiz_attempts", "certificates")
+
+
+def row_counts(db: Session) -> dict[str, int]:
+    tables = MetaData()
+    tables.reflect(db.connection())
+    return {
+        name: db.scalar(select(func.count()).select_from(t))
+        for name, t in tables.tables.items()
+        if name != "alembic_version"
+    }
+
+
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+def test_0005_rebuilds_the_tables_whose_ids_leave_the_site_keeping_every_row(migrated):
+    migrate(migrated, "0004")
+    now = utcnow()
+    with Session(get_engine(migrated)) as db:
+        ann, bob, cat = users_before_0005(
+            db, [("Ann", "ann@example.com"), ("Bob", "bob@example.com"), ("Cat", "c@ex.org")]
+        )
+        version = add_quiz_version(db)
+        db.execute(insert(SectionRead.__table__), reads(ann, 3, now))
+        tables = MetaData()
+        tables.reflect(db.connection(), only=["quiz_attempts", "certificates", "cohorts"])
+        db.execute(
+            insert(tables.tables["quiz_attempts"]),
+            [
+                closed_attempt(ann, version, now, 90, True),
+                closed_attempt(bob, version, now, 50, False),
+            ],
+        )
+        db.execute(insert(tables.tables["certificates"]), [certificate(ann, now, now + 900 * DAY)])
+        cohort = tables.tables["cohorts"]
+        db.execute(
+            insert(cohort),
+            {
+                "name": "Tuesday",
+                "session_date": now.date(),
+                "lesson": "spinal-muscle-spasm",
+                "join_code": "CODE",
+                "instructor_id": cat,
+                "created_at": now,
+                "progress_version": 0,
+            },
+        )
+        db.commit()
+        before = row_counts(db)
+
+    migrate(migrated, "head")
+    with Session(get_engine(migrated)) as db:
+        # Nothing cascaded while the tables were rebuilt (foreign keys were off meanwhile);
+        # tables made by later migrations are left out.
+        assert {name: n for name, n in row_counts(db).items() if name in before} == before
+        if db.bind.dialect.name == "sqlite":
+            schema = dict(db.execute(text("SELECT name, sql FROM sqlite_master")).all())
+            for name in NEVER_REUSED:
+                assert "AUTOINCREMENT" in schema[name], name
+            assert "ix_users_lower_name" in schema
+            assert db.execute(text("PRAGMA foreign_key_check")).all() == []
+        # A deleted account's id is not given again.
+        db.execute(delete(USERS_BEFORE_0005).where(USERS_BEFORE_0005.c.id == cat))
+        db.commit()
+        (newcomer,) = users_before_0005_with_token(db, [("Dan", "dan@example.com")])
+        assert newcomer > cat
+
+    migrate(migrated, "0004", down=True)
+    migrate(migrated, "head")
+
+
+def users_before_0005_with_token(db: Session, people: list[tuple[str, str]]) -> list[int]:
+    from learnapp.models import User
+
+    ids = [
+        db.scalar(
+            insert(User).returning(User.id), {"name": name, "email": email, "password_hash": "!"}
+        )
+        for name, email in people
+    ]
+    db.commit()
+    return ids
+
+
+def test_0005_gives_tokens_normalises_addresses_and_keeps_lookalikes_apart(migrated, capsys):
+    migrate(migrated, "0004")
+    people = [
+        ("Ada", "ada@example.com"),
+        ("Fullwidth", "\uff41\uff44\uff41@example.com"),
+        ("Cyrillic", "\u0430da@example.com"),
+        ("José", "jose\u0301@example.com"),
+        ("Bob", "bob@example.com"),
+    ]
+    with Session(get_engine(migrated)) as db:
+        ada, fullwidth, cyrillic, jose, bob = users_before_0005(db, people)
+        db.commit()
+    migrate(migrated, "head")
+    output = capsys.readouterr().out
+
+    with Session(get_engine(migrated)) as db:
+        from learnapp.models import User
+
+        rows = {row.id: row for row in db.execute(select(User.__table__))}
+    skeleton = email_skeleton("ada@example.com")
+    assert rows[ada].email == "ada@example.com" and rows[ada].email_skeleton == skeleton
+    # Its normalised form is Ada's: kept as it was, which no login can type, and reported.
+    assert rows[fullwidth].email == "\uff41\uff44\uff41@example.com"
+    assert rows[fullwidth].email_skeleton == f"{skeleton}#{fullwidth}"
+    assert rows[cyrillic].email == "\u0430da@example.com"
+    assert rows[cyrillic].email_skeleton == f"{skeleton}#{cyrillic}"
+    assert rows[jose].email == "jos\u00e9@example.com"  # NFC now
+    assert rows[bob].email_skeleton == email_skeleton("bob@example.com")
+    tokens = [row.session_token for row in rows.values()]
+    assert all(tokens) and len(set(tokens)) == len(tokens)
+    for reported in (fullwidth, cyrillic):
+        assert f"account {reported} " in output
+    assert f"account {bob} " not in output and f"account {ada} " not in output
+
+
+def test_0006_moves_revocation_text_into_the_private_note_and_keeps_one_valid_certificate(
+    migrated, capsys
+):
+    """The free text the verify page showed becomes the private note, under a neutral public
+    reason; of two valid certificates for one lesson the newest stays, and the rule holds."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.test_instructor import add_users
+
+    migrate(migrated, "0005")
+    now = utcnow()
+    cheated = "Caught copying answers from Bob"
+    with Session(get_engine(migrated)) as db:
+        ann, bob = add_users(db, [("Ann", "ann@example.com"), ("Bob", "bob@example.com")])
+        revoked = certificate(ann, now - 9 * DAY, now + 900 * DAY, revoked_at=now - DAY)
+        db.execute(
+            insert(Certificate),
+            [
+                {**revoked, "code": "REVOKED", "revoke_reason": cheated},
+                certificate(ann, now - 8 * DAY, now + 900 * DAY, code="OLDER"),
+                certificate(ann, now - 7 * DAY, now + 900 * DAY, code="NEWER"),
+                certificate(bob, now - 7 * DAY, now + 900 * DAY, code="BOBS"),
+            ],
+        )
+        db.commit()
+    migrate(migrated, "head")
+    output = capsys.readouterr().out
+
+    def certificates_by_code() -> dict[str, Any]:
+        with Session(get_engine(migrated)) as db:
+            return {row.code: row for row in db.execute(select(Certificate.__table__))}
+
+    rows = certificates_by_code()
+    assert (rows["REVOKED"].revoke_reason, rows["REVOKED"].revoke_note) == (
+        "Revoked by the issuer",
+        cheated,
+    )
+    assert rows["NEWER"].revoked_at is None and rows["BOBS"].revoked_at is None
+    older = rows["OLDER"]
+    assert older.revoked_at is not None and older.revoke_reason == "Issued in error"
+    assert "NEWER stands" in older.revoke_note
+    assert "certificate OLDER:" in output and "certificate NEWER:" not in output
+    with Session(get_engine(migrated)) as db, pytest.raises(IntegrityError):
+        db.execute(insert(Certificate), [certificate(bob, now, now + 900 * DAY, code="TWO")])
+
+    migrate(migrated, "0005", down=True)
+    with Session(get_engine(migrated)) as db:
+        reasons = dict(db.execute(text("SELECT code, revoke_reason FROM certificates")).all())
+    assert reasons["REVOKED"] == cheated
+    migrate(migrated, "head")
+    assert certificates_by_code()["REVOKED"].revoke_note == cheated

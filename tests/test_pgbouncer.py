@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from learnapp import create_app
 from learnapp.db import Base, dispose, engines, get_session
 from learnapp.models import Answer, Certificate, Cohort, QuizAttempt
-from tests.conftest import PASSWORD, POSTGRES_URL, SECTIONS, CSRFClient
+from tests.conftest import CHEAP_HASHING, PASSWORD, POSTGRES_URL, SECTIONS, CSRFClient
 from tests.pgbouncer import (
     INSTALL_HINT,
     PgBouncer,
@@ -73,7 +73,7 @@ def settings(url: str, prepared: bool) -> dict[str, Any]:
         "DATABASE_URL": url,
         "DATABASE_PREPARED_STATEMENTS": prepared,
         "SECRET_KEY": "test-secret",
-        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+        **CHEAP_HASHING,
         "RATELIMIT_STORAGE_URL": "memory://",
         "PUBLIC_URL": "https://learn.example.org",
     }

@@ -10,6 +10,7 @@ from flask import Flask, Response, abort, current_app, g, render_template
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, SecurityError, ServiceUnavailable
+from werkzeug.routing import IntegerConverter, Map
 
 from learnapp.content import Catalogue, Lesson
 from learnapp.db import local_date, long_date
@@ -37,6 +38,31 @@ ERROR_MESSAGES = {
         "Please go back and send it again; if it was already recorded, the page will say so.",
     ),
 }
+
+
+# Ids are INTEGER columns, which PostgreSQL holds up to 2^31 - 1 (SQLite up to 2^63 - 1): a
+# larger number in a query is a database error there, not "no such row". This one bound, for
+# every database, holds every id in a URL (`<id:...>`) and every page number.
+ID_MAX = 2**31 - 1
+
+
+class IdConverter(IntegerConverter):
+    """`<id:name>` in a route: a row id from 1 to ID_MAX; any other number is a 404."""
+
+    def __init__(self, map: Map) -> None:
+        super().__init__(map, min=1, max=ID_MAX)
+
+
+def page_number(raw: str) -> int:
+    """A `?page=` value, for `request.args.get("page", 1, type=page_number)`: 1 to ID_MAX, or
+    ValueError, on which args.get gives the first page. (A larger page makes an OFFSET past
+    the database's integers, and int() refuses strings of over 4,300 digits.)"""
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(ID_MAX)):
+        raise ValueError(f"not a page number: {raw[:20]!r}")
+    page = int(raw)
+    if not 1 <= page <= ID_MAX:
+        raise ValueError(f"no such page: {page}")
+    return page
 
 
 def catalogue() -> Catalogue:
@@ -97,6 +123,8 @@ def init_app(app: Flask) -> None:
         instructor,
         admin,
     )
+    # Before the blueprints: their routes' `<id:...>` parts are compiled as they register.
+    app.url_map.converters["id"] = IdConverter
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
     app.register_error_handler(HTTPException, error_page)

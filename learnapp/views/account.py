@@ -39,7 +39,7 @@ def change_name():
     if not form.validate_on_submit():
         return _page(400, name_form=form)
     with writing() as db:
-        account_row(db).name = " ".join(form.name.data.split())
+        accounts.change_name(account_row(db), form.name.data)
     flash("Your name is saved.", "success")
     return redirect(url_for("account.settings"))
 

@@ -1,4 +1,5 @@
-"""Admins: the list of users, roles, and disabling an account."""
+"""Admins: the list of users, roles, and disabling an account; withdrawing a certificate at
+its holder's request."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from learnapp import accounts
-from learnapp.db import get_session, writing
-from learnapp.forms import UserAdminForm
-from learnapp.models import User
+from learnapp import accounts, certificates
+from learnapp.db import get_session, utcnow, writing
+from learnapp.forms import UserAdminForm, WithdrawForm
+from learnapp.models import Certificate, User
 from learnapp.security import login_manager
+from learnapp.views import page_number
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -28,7 +30,7 @@ def admins_only():
 @bp.get("/users")
 def users():
     search = request.args.get("q", "").strip()[:100].lower()
-    page = max(1, request.args.get("page", 1, type=int))
+    page = request.args.get("page", 1, type=page_number)
     query = select(User, func.count().over().label("total")).order_by(
         func.lower(User.name), User.id
     )
@@ -56,7 +58,7 @@ def users():
     )
 
 
-@bp.post("/users/<int:user_id>")
+@bp.post("/users/<id:user_id>")
 def update_user(user_id):
     user = get_session().get(User, user_id) or abort(404)
     form = UserAdminForm(prefix=f"u{user.id}")
@@ -80,3 +82,63 @@ def update_user(user_id):
                 "success",
             )
     return redirect(url_for("admin.users", q=request.args.get("q", "")))
+
+
+@bp.get("/certificates", endpoint="certificates")
+def certificates_page():
+    """Find a certificate by its code or the name on it, to withdraw it on request."""
+    search = request.args.get("q", "").strip()[:100]
+    db = get_session()
+    found: list[tuple[Certificate, User | None]] = []
+    if search:
+        code = certificates.normalise_code(search)
+        # Current revisions: one row per certificate, under the name it now bears.
+        query = (
+            select(Certificate, User)
+            .outerjoin(User, User.id == Certificate.user_id)
+            .where(Certificate.superseded_at.is_(None))
+            .order_by(Certificate.issued_at.desc())
+            .limit(PAGE_SIZE)
+        )
+        if code is not None:
+            query = query.where(Certificate.code == code)
+        else:
+            term = search.lower()
+            query = query.where(func.lower(Certificate.name).contains(term, autoescape=True))
+        found = [(certificate, holder) for certificate, holder in db.execute(query)]
+    now = utcnow()
+    return render_template(
+        "admin/certificates.html",
+        search=search,
+        found=[
+            (
+                certificate,
+                holder,
+                certificates.status_of(certificate, now),
+            )
+            for certificate, holder in found
+        ],
+        # One form for every row: they differ by URL only (the page gives each its own ids).
+        form=WithdrawForm(),
+    )
+
+
+@bp.post("/certificates/<code>/withdraw")
+def withdraw_certificate(code):
+    certificate = certificates.current_revision(get_session(), code) or abort(404)
+    form = WithdrawForm()
+    back = redirect(url_for("admin.certificates", q=certificate.code))
+    if not form.validate_on_submit():
+        flash(next(iter(form.confirm.errors), "Please confirm the holder's request."), "error")
+        return back
+    try:
+        with writing() as db:
+            certificates.withdraw(db, certificate, current_user, utcnow())
+    except certificates.CertificateError as error:
+        flash(str(error), "error")
+    else:
+        flash(
+            f"Certificate {certificate.code} is withdrawn: its PDF and the name on it are deleted.",
+            "success",
+        )
+    return back

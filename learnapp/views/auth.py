@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from flask import (
     Blueprint,
     current_app,
@@ -18,7 +20,15 @@ from learnapp import accounts, mail
 from learnapp.accounts import normalise_email, password_matches
 from learnapp.db import get_session, writing
 from learnapp.forms import LoginForm, RegisterForm, ResetForm, ResetRequestForm
-from learnapp.security import account_row, client_address, safe_next, throttle
+from learnapp.links import public_url_for
+from learnapp.security import (
+    account_row,
+    client_address,
+    known_device,
+    remember_device,
+    safe_next,
+    throttle,
+)
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -33,24 +43,87 @@ def _after_login():
     return redirect(safe_next(request.args.get("next")) or url_for("lessons.index"))
 
 
+def _known_here(response, user_id: int):
+    """This device has signed in to the account: failed logins elsewhere never delay it."""
+    remember_device(response, user_id, path=f"{request.script_root}{bp.url_prefix}/")
+    return response
+
+
+def _wait(seconds: int) -> str:
+    if seconds < 90:
+        count, unit = seconds, "second"
+    elif seconds < 90 * 60:
+        count, unit = math.ceil(seconds / 60), "minute"
+    else:
+        count, unit = math.ceil(seconds / 3600), "hour"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
+def _registration_refused() -> str | None:
+    """Why this registration is refused by the per-address or site-wide limit, else None
+    (and it is counted: a taken e-mail too, since probing for accounts is what it would be)."""
+    config = current_app.config
+    limiter = throttle()
+    here = (config["REGISTRATIONS_PER_ADDRESS"], "register-address", client_address())
+    site = (config["REGISTRATIONS_SITE_WIDE"], "register-site")
+    if not limiter.allows(*here):
+        wait = _wait(limiter.retry_after(*here))
+        return f"Too many accounts were requested from your network. Please try again in {wait}."
+    if not limiter.allows(*site):
+        wait = _wait(limiter.retry_after(*site))
+        return f"Too many accounts are being created on this site right now. Please try again in {wait}."
+    limiter.record(*here)
+    limiter.record(*site)
+    return None
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if current_user.is_authenticated:
         return redirect(url_for("lessons.index"))
     form = RegisterForm()
+    status = 200
     if form.validate_on_submit():
-        try:
-            with writing() as db:
-                user = accounts.create_user(
-                    db, email=form.email.data, name=form.name.data, password=form.password.data
-                )
-        except accounts.AccountError as error:
-            form.email.errors.append(str(error))
+        refusal = _registration_refused()
+        if refusal:
+            form.form_errors.append(refusal)
+            status = 429
         else:
-            _start_session(user)
-            flash(f"Welcome, {user.name}. Your account is ready.", "success")
-            return _after_login()
-    return render_template("auth/register.html", form=form), 400 if form.errors else 200
+            # Hashed before the e-mail is looked up, so that a taken one costs what a new one
+            # does; and before the write transaction, so that no lock is held meanwhile.
+            password_hash = accounts.hash_password(form.password.data)
+            try:
+                with writing() as db:
+                    user = accounts.create_user(
+                        db, email=form.email.data, name=form.name.data, password_hash=password_hash
+                    )
+            except accounts.AccountError as error:
+                form.email.errors.append(str(error))
+            else:
+                _start_session(user)
+                flash(f"Welcome, {user.name}. Your account is ready.", "success")
+                return _known_here(_after_login(), user.id)
+    if status == 200 and form.errors:
+        status = 400
+    return render_template("auth/register.html", form=form), status
+
+
+def _failure_counters(email: str, user) -> list[tuple[str, str, str]]:
+    """The failed-login counters this attempt answers to, as (limit, *key), its own first.
+
+    A device that signed in to the account before answers to its own failures alone; a new
+    one (or a known one that failed too often itself) to the account's and the address's.
+    """
+    config = current_app.config
+    device = known_device(user.id if user is not None else None)
+    if device is not None:
+        own = (config["LOGIN_FAILURES_PER_DEVICE"], "login-device", f"{device}:{user.id}")
+        if throttle().allows(*own):
+            return [own]
+    return [
+        (config["LOGIN_FAILURES_PER_ACCOUNT"], "login-account", email),
+        (config["LOGIN_FAILURES_PER_ADDRESS"], "login-address", client_address()),
+    ]
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -59,38 +132,55 @@ def login():
     if current_user.is_authenticated and login_fresh():
         return _after_login()
     form = LoginForm()
-    status = 200
+    status, delayed = 200, None
     if form.validate_on_submit():
-        config = current_app.config
         email = normalise_email(form.email.data)
-        keys = {
-            config["LOGIN_FAILURES_PER_ACCOUNT"]: ("login-account", email),
-            config["LOGIN_FAILURES_PER_ADDRESS"]: ("login-address", client_address()),
-        }
+        user = accounts.find_by_email(get_session(), email)
+        counters = _failure_counters(email, user)
         limiter = throttle()
-        blocked = [limit for limit, key in keys.items() if not limiter.allows(limit, *key)]
+        blocked = [counter for counter in counters if not limiter.allows(*counter)]
         if blocked:
-            wait = max(limiter.retry_after(limit, *keys[limit]) for limit in blocked)
-            form.form_errors.append(
-                f"Too many failed attempts. Please wait {max(1, round(wait / 60))} minute(s) and try again."
+            # A delay that grows with the failures, never a lock: the message says how long,
+            # and the template offers the reset link and the devices used before.
+            wait = _wait(max(limiter.retry_after(*counter) for counter in blocked))
+            where = "from your network" if blocked[0][1] == "login-address" else "to this account"
+            delayed = (
+                f"Too many failed attempts to log in {where}. Please wait {wait} and try again."
             )
             status = 429
+        elif password_matches(user, form.password.data) and user.is_enabled:
+            stored = user.password_hash
+            # An older hash (scrypt) is replaced now that the password is known; hashed
+            # before the write, so that no lock is held meanwhile.
+            upgraded = accounts.upgraded_hash(user, form.password.data)
+            if upgraded is not None:
+                with writing() as db:
+                    accounts.replace_hash(db, user.id, stored, upgraded)
+            # A success clears the account's (or this device's) own failures, not the address's.
+            limiter.forget(*counters[0])
+            _start_session(user, remember=form.remember.data)
+            return _known_here(_after_login(), user.id)
         else:
-            user = accounts.find_by_email(get_session(), email)
-            if password_matches(user, form.password.data) and user.is_enabled:
-                limiter.forget(
-                    config["LOGIN_FAILURES_PER_ACCOUNT"],
-                    *keys[config["LOGIN_FAILURES_PER_ACCOUNT"]],
-                )
-                _start_session(user, remember=form.remember.data)
-                return _after_login()
-            for limit, key in keys.items():
-                limiter.record(limit, *key)
+            for counter in counters:
+                limiter.record(*counter)
             form.form_errors.append("That e-mail and password do not match an account.")
             status = 401
     elif form.errors:
         status = 400
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form, delayed=delayed), status
+
+
+@bp.app_errorhandler(accounts.HashingBusy)
+def hashing_busy(_error):
+    """Every password-hashing slot of this worker is taken: refused now, not queued."""
+    page = render_template(
+        "errors/error.html",
+        code=503,
+        title="The server is busy",
+        advice="It is busy checking other passwords. Nothing was changed: please wait a few "
+        "seconds and send the form again.",
+    )
+    return page, 503, {"Retry-After": "5"}
 
 
 @bp.post("/logout")
@@ -116,7 +206,7 @@ def reset_request():
         user = accounts.find_by_email(get_session(), form.email.data)
         if user is not None and user.is_enabled:
             token = accounts.reset_token(user, current_app.secret_key)
-            link = url_for("auth.reset", token=token, _external=True)
+            link = public_url_for("auth.reset", token=token)
             minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
             mail.send(
                 user.email,
@@ -152,5 +242,6 @@ def reset(token):
         if user is None:
             return redirect(url_for("auth.reset_request"))
         flash("Your password is changed. Please log in with it.", "success")
-        return redirect(url_for("auth.login"))
+        # This device proved it reads the account's mail: failures elsewhere never delay it.
+        return _known_here(redirect(url_for("auth.login")), user.id)
     return render_template("auth/reset.html", form=form), 400 if form.errors else 200

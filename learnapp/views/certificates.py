@@ -18,7 +18,7 @@ from learnapp import certificates
 from learnapp.db import get_session, utcnow, writing
 from learnapp.forms import CertificateNameForm, ReissueForm, RevokeForm
 from learnapp.models import Certificate, User
-from learnapp.security import manages_learner
+from learnapp.security import manages_certificate, manages_learner
 from learnapp.views import catalogue
 
 bp = Blueprint("certificates", __name__, url_prefix="/certificates")
@@ -35,14 +35,16 @@ def _may_see(holder_id: int | None) -> bool:
 
 def _visible(code: str) -> tuple[Certificate, bool]:
     """The current revision, to those who may see it (404 to anyone else), and whether the
-    viewer manages its holder."""
-    certificate = certificates.current_revision(get_session(), code)
+    viewer may change it (an instructor sees a learner's certificates, but changes only
+    those earned in their cohort)."""
+    db = get_session()
+    certificate = certificates.current_revision(db, code)
     if certificate is None:
         abort(404)
-    manager = manages_learner(get_session(), current_user, certificate.user_id)
-    if not manager and certificate.user_id != current_user.id:
+    holder = certificate.user_id == current_user.id
+    if not holder and not manages_learner(db, current_user, certificate.user_id):
         abort(404)
-    return certificate, manager
+    return certificate, manages_certificate(db, current_user, certificate)
 
 
 def _managed(code: str) -> Certificate:
@@ -64,7 +66,7 @@ def mine():
     )
 
 
-@bp.route("/claim/<int:attempt_id>", methods=["GET", "POST"])
+@bp.route("/claim/<id:attempt_id>", methods=["GET", "POST"])
 @login_required
 def claim(attempt_id):
     db = get_session()
@@ -82,10 +84,17 @@ def claim(attempt_id):
         except certificates.CertificateError as error:
             form.name.errors.append(str(error))
         else:
-            with writing() as db:
-                kept = certificates.save_issued(db, draft)
-            flash("Your certificate is ready.", "success")
-            return redirect(url_for("certificates.show", code=kept.code))
+            try:
+                with writing() as db:
+                    kept = certificates.save_issued(db, draft)
+            except certificates.AlreadyCertified as error:  # another claim won the race
+                flash(str(error), "info")
+                return redirect(url_for("certificates.show", code=error.code))
+            except certificates.CertificateError as error:
+                form.name.errors.append(str(error))
+            else:
+                flash("Your certificate is ready.", "success")
+                return redirect(url_for("certificates.show", code=kept.code))
     return render_template(
         "certificates/claim.html", form=form, attempt=attempt
     ), 400 if form.errors else 200
@@ -106,6 +115,8 @@ def show(code):
             certificate, utcnow(), certificates.renewal_code(db, certificate)
         ),
         manager=manager,
+        # an instructor of the learner's cohort, for a certificate earned before they joined
+        earned_elsewhere=not manager and certificate.user_id != current_user.id,
         revoked_by=revoked_by,
         revoke_form=RevokeForm(),
         reissue_form=ReissueForm(name=certificate.name),
@@ -116,8 +127,8 @@ def show(code):
 @login_required
 def download(code):
     stored = certificates.stored_pdf(get_session(), code)
-    if stored is None or not _may_see(stored.user_id):
-        abort(404)
+    if stored is None or stored.pdf is None or not _may_see(stored.user_id):
+        abort(404)  # no PDF once withdrawn: it was deleted
     # A stored PDF never changes: its hash is its ETag, and a repeat download is a 304.
     if stored.sha256 in request.if_none_match:
         return current_app.response_class(status=304, headers={"ETag": f'"{stored.sha256}"'})
@@ -137,12 +148,15 @@ def revoke(code):
     certificate = _managed(code)
     form = RevokeForm()
     if not form.validate_on_submit():
-        # Blank or over-long: the form's own message says which.
-        flash(next(iter(form.reason.errors), "Please give the reason for revoking."), "error")
+        # No reason from the list, or a note too long: the form's own message says which.
+        errors = [*form.reason.errors, *form.note.errors]
+        flash(next(iter(errors), "Please choose the public reason from the list."), "error")
         return redirect(url_for("certificates.show", code=certificate.code))
     try:
         with writing() as db:
-            certificates.revoke(db, certificate, current_user, form.reason.data, utcnow())
+            certificates.revoke(
+                db, certificate, current_user, form.reason.data, utcnow(), form.note.data
+            )
     except certificates.CertificateError as error:
         flash(str(error), "error")
     else:
@@ -157,7 +171,7 @@ def reissue(code):
     certificate = _managed(code)
     form = ReissueForm()
     if not form.validate_on_submit():
-        flash("Please give the corrected name (at most 120 characters).", "error")
+        flash(next(iter(form.name.errors), "Please give the corrected name."), "error")
         return redirect(url_for("certificates.show", code=certificate.code))
     try:
         # Rendered before the write transaction: no database lock is held meanwhile.

@@ -78,7 +78,7 @@ def join():
     return redirect(url_for("cohorts.mine"))
 
 
-@bp.post("/<int:cohort_id>/leave")
+@bp.post("/<id:cohort_id>/leave")
 @login_required
 def leave(cohort_id):
     with writing() as db:

@@ -22,13 +22,13 @@ from markupsafe import Markup
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from learnapp import cohorts, itemstats, reports
+from learnapp import cohorts, itemstats, reports, retention
 from learnapp.caching import LEARNER_ROW, remembered
 from learnapp.db import get_session, local_date, utcnow, writing
 from learnapp.forms import CohortForm
 from learnapp.models import Cohort, Enrolment, User
 from learnapp.security import login_manager
-from learnapp.views import catalogue, lesson_or_404
+from learnapp.views import catalogue, lesson_or_404, page_number
 
 bp = Blueprint("instructor", __name__, url_prefix="/instructor")
 
@@ -116,7 +116,7 @@ def _learner_row(row: reports.LearnerRow, learners_url: str, sections: int) -> M
     )
 
 
-@bp.get("/cohorts/<int:cohort_id>")
+@bp.get("/cohorts/<id:cohort_id>")
 def dashboard(cohort_id):
     cohort = _cohort_or_404(cohort_id)
     scope = _scope(cohort)
@@ -125,7 +125,6 @@ def dashboard(cohort_id):
     sort = _choice("sort", reports.SORTS, "name")
     descending = request.args.get("order") == "desc"
     search = request.args.get("q", "").strip()[:100]
-    page_number = request.args.get("page", 1, type=int)
     overview = reports.cohort_overview(db, cohort, scope, now, catalogue().version)
     page = reports.learners_page(
         db,
@@ -136,7 +135,7 @@ def dashboard(cohort_id):
         search=search,
         sort=sort,
         descending=descending,
-        page=max(1, page_number),
+        page=request.args.get("page", 1, type=page_number),
         per_page=current_app.config["DASHBOARD_PAGE_SIZE"],
     )
     return render_template(
@@ -159,7 +158,7 @@ def dashboard(cohort_id):
     )
 
 
-@bp.get("/cohorts/<int:cohort_id>/learners/<int:user_id>")
+@bp.get("/cohorts/<id:cohort_id>/learners/<id:user_id>")
 def learner(cohort_id, user_id):
     cohort = _cohort_or_404(cohort_id)
     db = get_session()
@@ -180,6 +179,23 @@ def learner(cohort_id, user_id):
     )
 
 
+@bp.get("/cohorts/<id:cohort_id>/records")
+def records(cohort_id):
+    """What the cohort keeps of certificates whose holder deleted the account or asked for
+    the certificate's deletion, until the end of their retention period."""
+    cohort = _cohort_or_404(cohort_id)
+    kept_days = current_app.config["COMPLETION_RECORDS_KEPT_DAYS"]
+    return render_template(
+        "instructor/records.html",
+        cohort=cohort,
+        kept_days=kept_days,
+        records=[
+            (record, retention.kept_until(record, kept_days))
+            for record in retention.cohort_records(get_session(), cohort.id)
+        ],
+    )
+
+
 def _thresholds() -> itemstats.Thresholds:
     config = current_app.config
     return itemstats.Thresholds(
@@ -190,7 +206,7 @@ def _thresholds() -> itemstats.Thresholds:
     )
 
 
-@bp.get("/cohorts/<int:cohort_id>/items")
+@bp.get("/cohorts/<id:cohort_id>/items")
 def cohort_items(cohort_id):
     cohort = _cohort_or_404(cohort_id)
     return _items_page(_scope(cohort), cohort)
@@ -225,7 +241,7 @@ def _cell(value: object) -> str:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
-@bp.get("/cohorts/<int:cohort_id>/export.csv")
+@bp.get("/cohorts/<id:cohort_id>/export.csv")
 def export(cohort_id):
     cohort = _cohort_or_404(cohort_id)
     scope = _scope(cohort)

@@ -6,6 +6,7 @@ from flask import Blueprint, render_template
 from sqlalchemy import text
 
 from learnapp.db import get_session
+from learnapp.models import REVOKE_REASONS, WITHDRAWN
 
 bp = Blueprint("public", __name__)
 
@@ -23,4 +24,4 @@ def healthz():
 
 @bp.get("/privacy")
 def privacy():
-    return render_template("public/privacy.html")
+    return render_template("public/privacy.html", withdrawn=WITHDRAWN, reasons=REVOKE_REASONS)

@@ -118,7 +118,7 @@ def start(lesson_slug):
     return redirect(url_for("quizzes.attempt", attempt_id=attempt.id))
 
 
-@bp.get("/attempts/<int:attempt_id>")
+@bp.get("/attempts/<id:attempt_id>")
 @login_required
 def attempt(attempt_id):
     attempt, quiz = _own_attempt(attempt_id)
@@ -145,7 +145,7 @@ def attempt(attempt_id):
     )
 
 
-@bp.post("/attempts/<int:attempt_id>")
+@bp.post("/attempts/<id:attempt_id>")
 @login_required
 def submit(attempt_id):
     attempt, quiz = _own_attempt(attempt_id)

@@ -7,7 +7,7 @@ from flask import Blueprint, abort, current_app, redirect, render_template, requ
 from learnapp import certificates
 from learnapp.db import get_session, utcnow
 from learnapp.forms import VerifyUploadForm
-from learnapp.security import client_address, throttle
+from learnapp.security import client_address, takes_files, throttle
 
 bp = Blueprint("verify", __name__, url_prefix="/verify")
 
@@ -55,6 +55,7 @@ def show(code):
 
 
 @bp.post("/upload")
+@takes_files("pdf")
 def upload():
     form = VerifyUploadForm()
     if not form.validate_on_submit():

@@ -67,7 +67,8 @@ class LiveServer:
             LEARNAPP_INSTANCE_PATH=str(workdir / "instance"),
             LEARNAPP_DATABASE_URL=f"sqlite:///{workdir / 'browser.sqlite3'}",
             LEARNAPP_SECRET_KEY=f"browser-tests-{secrets.token_hex(16)}",
-            LEARNAPP_PASSWORD_HASH_METHOD="scrypt:1024:8:1",
+            LEARNAPP_PASSWORD_ARGON2_MEMORY_KIB="8",  # the lowest cost: tests hash many
+            LEARNAPP_PASSWORD_ARGON2_TIME_COST="1",
             LEARNAPP_RATELIMIT_STORAGE_URL="memory://",
         )
         self.env = env

@@ -65,8 +65,11 @@ EXPECTED: dict[str, tuple[int | str, ...]] = {
     "instructor.cohort_items":     (LOGIN,   403, 403, 200, 404, 200),
     "instructor.export":           (LOGIN,   403, 403, 200, 404, 200),
     "instructor.learner":          (LOGIN,   403, 403, 200, 404, 200),  # A, in X's cohort
+    "instructor.records":          (LOGIN,   403, 403, 200, 404, 200),
     "admin.users":                 (LOGIN,   403, 403, 403, 403, 200),
     "admin.update_user":           (LOGIN,   403, 403, 403, 403, 302),
+    "admin.certificates":          (LOGIN,   403, 403, 403, 403, 200),
+    "admin.withdraw_certificate":  (LOGIN,   403, 403, 403, 403, 302),  # unconfirmed: back
 }
 # fmt: on
 

@@ -81,6 +81,7 @@ CASES: dict[str, tuple[str, Form, bool]] = {
     ),
     "certificates.reissue": ("X", lambda w: {"name": "Zelda Q. Fixed"}, True),
     "certificates.revoke": ("X", lambda w: {"reason": "Issued in error"}, True),
+    "admin.withdraw_certificate": ("admin", lambda w: {"confirm": "y"}, True),
     "cohorts.leave": ("A", lambda w: {}, True),
     "account.delete": ("B", lambda w: {"current": NEW_PASSWORD}, True),
     "auth.logout": ("A", lambda w: {}, True),  # ends A's sessions: a row changes
@@ -135,6 +136,8 @@ def test_crawling_every_get_route_as_everyone_changes_nothing(world):
         f"/instructor/cohorts/{world.x_cohort}?q=zel&state=passed&sort=name&order=desc&page=2",
         f"/instructor/cohorts/{world.x_cohort}/items?attempts=all",
         "/admin/users?q=zel&page=1",
+        "/admin/certificates?q=zelda",
+        "/admin/certificates?q=" + world.certificate,
     ]
     before = snapshot(world.app)
     changed = []

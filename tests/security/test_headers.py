@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import production_config
 from tests.security.world import LESSON, ROLES, World, request_rule, rules, url_of
 
 PROBLEM = "kaboom: secret detail of the failure"
@@ -133,7 +134,9 @@ def test_every_kind_of_response_carries_the_headers(world, monkeypatch):
 class TestProduction:
     @pytest.fixture
     def app_config(self, app_config):
-        return {**app_config, "ENV": "production"}
+        # No page here counts a throttle: no Redis needed. The test client asks for
+        # localhost, which production would refuse when trusting PUBLIC_URL's host alone.
+        return {**production_config(app_config), "TRUSTED_HOSTS": ["localhost"]}
 
     def test_hsts_in_production(self, app, monkeypatch):
         for kind in ("html page", "json", "redirect", "static file", "404", "500"):

@@ -15,7 +15,7 @@ from sqlalchemy import create_engine
 
 from learnapp import create_app
 from learnapp.db import Base, get_engine
-from tests.conftest import PASSWORD, CSRFClient
+from tests.conftest import CHEAP_HASHING, PASSWORD, CSRFClient
 
 DEFAULT = "/lessons/"
 LOCAL = "/lessons/spinal-muscle-spasm/progress"
@@ -73,7 +73,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Flask]:
                 "TESTING": True,
                 "DATABASE_URL": url,
                 "SECRET_KEY": "test-secret",
-                "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
+                **CHEAP_HASHING,
             }
         )
     app.test_client_class = CSRFClient

@@ -8,7 +8,8 @@ import pytest
 
 from learnapp import config
 from learnapp.models import User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, production_config
+from tests.security.conftest import isolate_throttle
 from tests.security.world import LOGIN_PATH, login, opened
 
 PRIVATE = "/account/"
@@ -43,12 +44,18 @@ def log_in_remembered(client, email: str):
 
 def assert_cookie_flags(response, secure: bool) -> None:
     cookies = set_cookies(response)
-    assert {"session", "remember_token"} <= cookies.keys()
-    for name in ("session", "remember_token"):
+    # learnapp_device: this device has signed in to the account (a failed-login throttle
+    # spares it), kept for a year and sent only to the login pages
+    names = ("session", "remember_token", "learnapp_device")
+    assert set(names) <= cookies.keys()
+    for name in names:
         flags = cookies[name]
         assert "httponly" in flags, name
         assert flags.get("samesite") == "Lax", name
         assert ("secure" in flags) is secure, name
+    device = cookies["learnapp_device"]
+    assert int(device["max-age"]) >= 365 * 24 * 3600
+    assert device["path"] == "/auth/"
 
 
 def test_cookies_are_httponly_and_samesite_lax(client, create_user):
@@ -60,8 +67,13 @@ def test_cookies_are_httponly_and_samesite_lax(client, create_user):
 
 class TestProduction:
     @pytest.fixture
-    def app_config(self, app_config):
-        return {**app_config, "ENV": "production"}
+    def app_config(self, app_config, redis_url):
+        return production_config(app_config, redis_url)
+
+    @pytest.fixture
+    def app(self, app, throttle_namespace):
+        isolate_throttle(app, throttle_namespace)
+        return app
 
     def test_cookies_are_also_secure(self, app, create_user):
         user = create_user()
@@ -93,7 +105,7 @@ def test_the_session_is_renewed_at_login(client, create_user):
     assert client.get_cookie("session").value != planted
     with client.session_transaction() as session:
         assert "planted" not in session
-        assert session["_user_id"] == f"{user.id}:1"
+        assert session["_user_id"] == user.get_id()  # "id:session version:session token"
     # Whoever planted the old cookie holds a session that is still anonymous.
     stranger = client.application.test_client()
     stranger.set_cookie("session", planted)
@@ -178,22 +190,22 @@ def test_a_password_change_elsewhere_revokes_other_sessions(app, create_user):
     assert other_device.get(PRIVATE).status_code == 200  # the device that changed it stays in
 
 
-def test_the_default_password_hash_is_scrypt_at_owasp_cost():
-    method, n, r, p = config.DEFAULTS["PASSWORD_HASH_METHOD"].split(":")
-    assert method == "scrypt"
-    assert int(n) >= 2**15 and int(r) >= 8 and int(p) >= 1
+def test_the_default_password_hash_is_argon2id_at_owasps_first_recommendation():
+    # OWASP's Password Storage Cheat Sheet: Argon2id, m=19 MiB, t=2, p=1.
+    assert config.DEFAULTS["PASSWORD_ARGON2_MEMORY_KIB"] == 19 * 1024
+    assert config.DEFAULTS["PASSWORD_ARGON2_TIME_COST"] == 2
+    assert config.DEFAULTS["PASSWORD_ARGON2_PARALLELISM"] == 1
 
 
 class TestDefaultHashing:
     @pytest.fixture
     def app_config(self, app_config):
-        return {k: v for k, v in app_config.items() if k != "PASSWORD_HASH_METHOD"}
+        return {k: v for k, v in app_config.items() if not k.startswith("PASSWORD_")}
 
-    def test_a_new_users_password_is_hashed_with_scrypt(self, app, create_user):
+    def test_a_new_users_password_is_hashed_with_argon2id(self, app, create_user):
         user = create_user()
         with opened(app) as db:
             stored = db.get(User, user.id).password_hash
-        method, n, *_ = stored.split("$")[0].split(":")
-        assert method == "scrypt" and int(n) >= 2**15
+        assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
         assert PASSWORD not in stored
         assert login(app, user.email).get(PRIVATE).status_code == 200
