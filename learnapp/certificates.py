@@ -157,7 +157,8 @@ class StoredPdf(NamedTuple):
 
 def stored_pdf(session: Session, code: str) -> StoredPdf | None:
     """The PDF of a code's newest revision, as issued, with its holder and hash."""
-    row = session.execute(
+    # Core on the session's connection: every download runs it (see security.load_user).
+    row = session.connection().execute(
         select(Certificate.user_id, Certificate.code, Certificate.sha256, Certificate.pdf)
         .where(Certificate.code == code)
         .order_by(Certificate.revision.desc())

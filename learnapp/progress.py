@@ -21,7 +21,8 @@ _READS = select(_reads.section, _reads.read_at).where(
 
 def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, datetime]:
     """When the learner first read each section of the lesson, by section slug."""
-    rows = session.execute(_READS, {"user_id": user_id, "lesson": lesson.slug})
+    # Core on the session's connection: the lesson pages, the busiest, run it (see load_user).
+    rows = session.connection().execute(_READS, {"user_id": user_id, "lesson": lesson.slug})
     known = {s.slug for s in lesson.sections}
     # Slugs of sections since removed from the lesson no longer count.
     return {slug: read_at for slug, read_at in rows if slug in known}

@@ -102,7 +102,9 @@ def load_user(user_id: str) -> SignedIn | None:
     identity = _identity_in(user_id)
     if identity is None:
         return None
-    row = get_session().execute(_SIGNED_IN, {"id": identity[0]}).first()
+    # A Core statement on the session's connection: every signed-in request runs it, and the
+    # ORM's execution path costs more than the query (BENCHMARKS.md, issue 17).
+    row = get_session().connection().execute(_SIGNED_IN, {"id": identity[0]}).first()
     user = None if row is None else SignedIn(*row)
     # A password change or "log out everywhere" renewed the version and token: this session
     # has ended. An account that has this id but not this token is another account.
