@@ -174,15 +174,25 @@ def writing(session: Session | None = None) -> Iterator[Session]:
     """The request's (or a command's `session`'s) one write transaction: begun here,
     committed when the block ends, rolled back if it raises.
 
-    Whatever the request read before (loading, authorising) ends first, and on SQLite the
+    On SQLite whatever the request read before (loading, authorising) ends first, and the
     write lock is taken now (BEGIN IMMEDIATE), so that nothing read inside the block can
-    change before it commits. Slow work (grading, rendering a PDF) belongs before the block:
-    no lock is held meanwhile.
+    change before it commits. On PostgreSQL the reads' transaction, if any, simply goes on
+    (READ COMMITTED: each statement sees what is committed; the writes that race are
+    conditional or constrained), sparing a COMMIT and a BEGIN round trip. Slow work
+    (grading, rendering a PDF) belongs before the block: no lock is held meanwhile.
     """
     session = session or get_session()
     if isinstance(session, ReaderSession):
         raise ReadOnlyError("A GET request does not write: use a POST.")
     if session.in_transaction():
+        if session.get_bind().dialect.name != "sqlite":
+            try:
+                yield session
+            except BaseException:
+                session.rollback()
+                raise
+            session.commit()
+            return
         session.commit()  # only reads so far: nothing to undo, and no snapshot to keep
     with session.begin():
         session.connection(execution_options={SQLITE_IMMEDIATE: True})
