@@ -361,7 +361,9 @@ def join_by_link(page: Page, base_url: str, cohort: CreatedCohort) -> None:
     """As a logged-in learner: follow the instructor's join link and confirm."""
     page.goto(cohort.join_url)
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Join {cohort.name}")
-    expect(page.locator("main")).to_contain_text("Its instructors will see your progress and your e-mail")
+    expect(page.locator("main")).to_contain_text(
+        "Its instructors will see your progress and your e-mail"
+    )
     page.get_by_role("button", name="Join this cohort").click()
     wait_for_path(page, f"{base_url}/cohorts/")
     expect(page.get_by_role("status")).to_have_text(f"You joined {cohort.name}.")
