@@ -27,6 +27,8 @@ def app_environment(url: str, workdir: Path, **settings: str) -> dict[str, str]:
             "LEARNAPP_LOGIN_FAILURES_PER_ACCOUNT": UNLIMITED,
             "LEARNAPP_LOGIN_FAILURES_PER_ADDRESS": UNLIMITED,
             "LEARNAPP_JOIN_CODE_FAILURES": UNLIMITED,
+            "LEARNAPP_REGISTRATIONS_PER_ADDRESS": UNLIMITED,
+            "LEARNAPP_REGISTRATIONS_SITE_WIDE": UNLIMITED,
             **settings,
         }
     )

@@ -1,24 +1,26 @@
-"""What the scenarios need, made in-process with the app's own models and keys: session
-cookies (signed as a login would sign them), CSRF tokens, learners ready for the final quiz,
-attempts opened in advance with full answers to submit (and the signed attempt their page's
-form carries)."""
+"""What the scenarios need, made in-process with the app's own models, services and keys:
+session cookies (signed as a login would sign them), CSRF tokens, learners ready for the final
+quiz (alone, or enrolled in classes of their own), and attempts opened in advance with full
+answers to submit."""
 
 from __future__ import annotations
 
 import random
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
 
-from learnapp import cohorts, grading, learner_progress
-from learnapp.attempts import SIGNED_ATTEMPT_FIELD, quiz_version, sign_attempt
-from learnapp.content import Question, Quiz
-from learnapp.db import begin_write, utcnow
+from learnapp import accounts, cohorts, grading, learner_progress
+from learnapp.attempts import quiz_version
+from learnapp.content import Lesson, Question, Quiz
+from learnapp.db import utcnow, writing
 from learnapp.models import (
     Certificate,
     Cohort,
@@ -44,11 +46,12 @@ class Login:
     csrf: str
 
 
-def login(app: Flask, user_id: int, session_version: int = 1) -> Login:
+def login(app: Flask, session: Session, user_id: int) -> Login:
     """The cookie flask-login would set at login, signed with the app's key, with a CSRF
     token in the session as Flask-WTF keeps it."""
     raw_csrf = secrets.token_hex(20)
-    data = {"_user_id": f"{user_id}:{session_version}", "_fresh": True, "csrf_token": raw_csrf}
+    identity = session.get_one(User, user_id).get_id()
+    data = {"_user_id": identity, "_fresh": True, "csrf_token": raw_csrf}
     signed = app.session_interface.get_signing_serializer(app).dumps(data)
     csrf = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps(raw_csrf)
     return Login(user_id, f"{app.config['SESSION_COOKIE_NAME']}={signed}", csrf)
@@ -76,15 +79,20 @@ def answer_fields(question: Question, order: list[str], wrong: bool) -> list[tup
     ]
 
 
-def submit_body(
-    quiz: Quiz, drawn: list[dict[str, Any]], csrf: str, signed: str, rng: random.Random
-) -> str:
-    """The attempt page's form, as a browser posts it: `signed` is its signed attempt."""
-    fields = [("csrf_token", csrf), (SIGNED_ATTEMPT_FIELD, signed)]
+def submit_fields(
+    quiz: Quiz, drawn: list[dict[str, Any]], csrf: str, rng: random.Random
+) -> list[tuple[str, str]]:
+    """The attempt page's form as a browser posts it, for the questions `drawn` (as the
+    attempt stores them): the CSRF token and the answers, by display position."""
+    fields = [("csrf_token", csrf)]
     for entry in drawn:
         question = quiz.question(entry["id"])
         fields += answer_fields(question, entry["order"], rng.random() < WRONG_SHARE)
-    return urlencode(fields)
+    return fields
+
+
+def submit_body(quiz: Quiz, drawn: list[dict[str, Any]], csrf: str, rng: random.Random) -> str:
+    return urlencode(submit_fields(quiz, drawn, csrf, rng))
 
 
 @dataclass
@@ -152,12 +160,12 @@ def find_fixtures(app: Flask, cohort_id: int | None = None) -> Fixtures:
             )
             lesson = app.extensions["learnapp.content"].lessons[LESSON]
             return Fixtures(
-                instructor=login(app, instructor.id, instructor.session_version),
+                instructor=login(app, session, instructor.id),
                 cohort_id=cohort_id,
                 cohort_size=size,
-                learner=login(app, reader),
+                learner=login(app, session, reader),
                 learner_in_cohort=reader,
-                owner=login(app, certificate.user_id),
+                owner=login(app, session, certificate.user_id),
                 certificate_code=certificate.code,
                 section_slugs=[s.slug for s in lesson.sections],
             )
@@ -176,9 +184,12 @@ def ready_learners(
     """Add `count` learners who have read every section and accepted the disclaimer, each
     with a login; with `open_attempts`, each also has a final-quiz attempt open, and the form
     body that submits it with answers (most right). With `class_of`, they are the learners of
-    a new cohort of that name, as a class arriving together is; otherwise of none.
+    a new cohort of that name, created and joined through the app's cohort services
+    (`cohorts.create`, `cohorts.join`), as a class arriving together is; otherwise of none.
 
-    Bulk inserts, in chunks: a pool of thousands takes seconds."""
+    Accounts, reads and acknowledgements are bulk inserts in chunks, as `flask demo` loads
+    them (a pool of thousands takes seconds), and their dashboard rows are made the way the
+    demo makes them (`learner_progress.refresh_learners`)."""
     catalogue = app.extensions["learnapp.content"]
     lesson, quiz = catalogue.lessons[LESSON], catalogue.final_quiz(LESSON)
     rng = random.Random(seed)
@@ -186,99 +197,119 @@ def ready_learners(
     with app.app_context():
         session = app.extensions["learnapp.sessionmaker"]()
         try:
-            begin_write(session)
-            password_hash = session.scalar(
-                select(User.password_hash).where(User.email == INSTRUCTOR_EMAIL)
-            )
-            version_id = quiz_version(session, quiz, catalogue.version)
-            cohort_id = None
-            if class_of is not None:
-                instructor = session.scalar(select(User).where(User.email == INSTRUCTOR_EMAIL))
-                cohort_id = cohorts.create(
-                    session, instructor, class_of, utcnow().date(), lesson.slug
-                ).id
-            session.commit()
+            with writing(session):
+                instructor = accounts.find_by_email(session, INSTRUCTOR_EMAIL)
+                if instructor is None:
+                    raise RuntimeError("the demo instructor is missing: `flask demo` did not run")
+                password_hash = instructor.password_hash
+                version_id = quiz_version(session, quiz, catalogue.version)
+                cohort = None
+                if class_of is not None:
+                    cohort = cohorts.create(
+                        session, instructor, class_of, utcnow().date(), lesson.slug
+                    )
             now = utcnow()
             tag = secrets.token_hex(3)
             for first in range(0, count, 1000):
                 numbers = range(first, min(first + 1000, count))
-                begin_write(session)
-                ids = session.scalars(
-                    insert(User).returning(User.id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "email": f"bench-{label}-{tag}-{n:06d}@example.com",
-                            "name": f"Bench Learner {label} {n}",
-                            "password_hash": password_hash,
-                            "role": "learner",
-                            "session_version": 1,
-                            "is_enabled": True,
-                            "created_at": now,
-                        }
-                        for n in numbers
-                    ],
-                ).all()
-                session.execute(
-                    insert(SectionRead),
-                    [
-                        {"user_id": i, "lesson": lesson.slug, "section": s.slug, "read_at": now}
-                        for i in ids
-                        for s in lesson.sections
-                    ],
-                )
-                session.execute(
-                    insert(DisclaimerAcknowledgement),
-                    [
-                        {
-                            "user_id": i,
-                            "lesson": lesson.slug,
-                            "version": lesson.disclaimer_version,
-                            "acknowledged_at": now,
-                        }
-                        for i in ids
-                    ],
-                )
-                if cohort_id is not None:
-                    session.execute(
-                        insert(Enrolment),
-                        [{"cohort_id": cohort_id, "user_id": i, "joined_at": now} for i in ids],
+                with writing(session):
+                    ids = _add_ready_learners(
+                        session, lesson, numbers, f"{label}-{tag}", password_hash, now
                     )
-                entries = [{"user_id": i, "login": login(app, i)} for i in ids]
-                if open_attempts:
-                    drawn = [grading.draw_questions(quiz, rng) for _ in ids]
-                    attempt_ids = session.scalars(
-                        insert(QuizAttempt).returning(QuizAttempt.id, sort_by_parameter_order=True),
-                        [
-                            {
-                                "user_id": i,
-                                "quiz_id": quiz.id,
-                                "quiz_version_id": version_id,
-                                "state": "in_progress",
-                                "drawn": d,
-                                "started_at": now,
-                            }
-                            for i, d in zip(ids, drawn, strict=True)
-                        ],
-                    ).all()
-                    for entry, attempt_id, d in zip(entries, attempt_ids, drawn, strict=True):
-                        entry["attempt_id"] = attempt_id
-                        entry["questions"] = len(d)
-                        signed = sign_attempt(
-                            app.secret_key,
-                            QuizAttempt(
-                                id=attempt_id,
-                                user_id=entry["user_id"],
-                                quiz_id=quiz.id,
-                                quiz_version_id=version_id,
-                                drawn=d,
-                            ),
-                            catalogue.version,
-                        )
-                        entry["body"] = submit_body(quiz, d, entry["login"].csrf, signed, rng)
-                # Their dashboard rows, as the app keeps them (bulk loads refresh in bulk).
-                learner_progress.refresh_learners(session, lesson, quiz, ids)
-                session.commit()
+                    if cohort is not None:
+                        for user in session.scalars(select(User).where(User.id.in_(ids))):
+                            cohorts.join(session, user, cohort)
+                    entries = [{"user_id": i, "login": login(app, session, i)} for i in ids]
+                    if cohort is not None:
+                        for entry in entries:
+                            entry["cohort_id"] = cohort.id
+                    if open_attempts:
+                        _open_attempts(session, quiz, version_id, entries, now, rng)
+                    learner_progress.refresh_learners(session, lesson, quiz, ids)
                 made += entries
         finally:
             session.close()
+    return made
+
+
+def _add_ready_learners(
+    session: Session, lesson: Lesson, numbers: range, label: str, password_hash: str, now: datetime
+) -> list[int]:
+    """Accounts that have read the whole lesson and accepted its disclaimer; their ids."""
+    ids = session.scalars(
+        insert(User).returning(User.id, sort_by_parameter_order=True),
+        [
+            {
+                "email": f"bench-{label}-{n:06d}@example.com",
+                "name": f"Bench Learner {label} {n}",
+                "password_hash": password_hash,
+                "role": "learner",
+                "session_version": 1,
+                "is_enabled": True,
+                "created_at": now,
+            }
+            for n in numbers
+        ],
+    ).all()
+    session.execute(
+        insert(SectionRead),
+        [
+            {"user_id": i, "lesson": lesson.slug, "section": s.slug, "read_at": now}
+            for i in ids
+            for s in lesson.sections
+        ],
+    )
+    session.execute(
+        insert(DisclaimerAcknowledgement),
+        [
+            {
+                "user_id": i,
+                "lesson": lesson.slug,
+                "version": lesson.disclaimer_version,
+                "acknowledged_at": now,
+            }
+            for i in ids
+        ],
+    )
+    return list(ids)
+
+
+def _open_attempts(
+    session: Session,
+    quiz: Quiz,
+    version_id: int,
+    entries: list[dict[str, Any]],
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    """An open final-quiz attempt for each learner, and the form body that submits it."""
+    drawn = [grading.draw_questions(quiz, rng) for _ in entries]
+    attempt_ids = session.scalars(
+        insert(QuizAttempt).returning(QuizAttempt.id, sort_by_parameter_order=True),
+        [
+            {
+                "user_id": entry["user_id"],
+                "quiz_id": quiz.id,
+                "quiz_version_id": version_id,
+                "state": "in_progress",
+                "drawn": d,
+                "started_at": now,
+            }
+            for entry, d in zip(entries, drawn, strict=True)
+        ],
+    ).all()
+    for entry, attempt_id, d in zip(entries, attempt_ids, drawn, strict=True):
+        entry["attempt_id"] = attempt_id
+        entry["questions"] = len(d)
+        entry["body"] = submit_body(quiz, d, entry["login"].csrf, rng)
+
+
+def classes(app: Flask, count: int, size: int, label: str = "class") -> list[dict[str, Any]]:
+    """`count` cohorts ("Class 1 of 20", ...) of `size` learners each, ready for the final
+    quiz and enrolled in their cohort: [{"cohort_id", "name", "learners"}]."""
+    made = []
+    for number in range(count):
+        name = f"Class {number + 1} of {count}"
+        learners = ready_learners(app, size, f"{label}{number}", seed=100 + number, class_of=name)
+        made.append({"cohort_id": learners[0]["cohort_id"], "name": name, "learners": learners})
     return made

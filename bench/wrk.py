@@ -24,7 +24,7 @@ MARKER = "BENCH_JSON "
 
 
 class HarnessError(RuntimeError):
-    """The benchmark could not run (as opposed to a budget that was missed)."""
+    """The benchmark could not run (as opposed to a guard rail that was missed)."""
 
 
 def require_wrk() -> str:
