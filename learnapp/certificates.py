@@ -157,13 +157,14 @@ class StoredPdf(NamedTuple):
 
 def stored_pdf(session: Session, code: str) -> StoredPdf | None:
     """The PDF of a code's newest revision, as issued, with its holder and hash."""
-    # Core on the session's connection: every download runs it (see security.load_user).
-    row = session.connection().execute(
+    newest = (
         select(Certificate.user_id, Certificate.code, Certificate.sha256, Certificate.pdf)
         .where(Certificate.code == code)
         .order_by(Certificate.revision.desc())
         .limit(1)
-    ).first()
+    )
+    # Core on the session's connection: every download runs it (see security.load_user).
+    row = session.connection().execute(newest).first()
     return None if row is None else StoredPdf(*row)
 
 
