@@ -32,6 +32,10 @@ run: $(VENV)/.installed check-system
 	$(FLASK) db upgrade
 	$(FLASK) demo
 	@echo "Serving on http://$(HOST):$(PORT)"
+	@echo "Development mailbox (the mail the site wrote): http://$(HOST):$(PORT)/dev/mail"
+	@# The worker sends the mail; it stops when the server does (Ctrl-C, or the server exiting).
+	$(FLASK) worker & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT; trap 'exit 130' INT TERM; \
 	$(FLASK) run --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed check-system

@@ -13,7 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app
-from itsdangerous import BadSignature, URLSafeTimedSerializer
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from werkzeug.security import check_password_hash
 from learnapp import learner_progress, retention
 from learnapp.db import utcnow
 from learnapp.emails import InvalidEmail, email_skeleton, normalise_email, valid_email
+from learnapp.links import public_url_for
 from learnapp.models import (
     ROLES,
     Answer,
@@ -36,6 +37,7 @@ from learnapp.models import (
     new_session_token,
 )
 from learnapp.names import InvalidName, clean_name
+from learnapp.outbox import enqueue_mail
 
 
 class AccountError(ValueError):
@@ -142,11 +144,14 @@ def create_user(
     password: str | None = None,
     password_hash: str | None = None,
     role: str = "learner",
+    confirmed: bool = False,
 ) -> User:
     """Add a user with a hashed password; the e-mail must not be taken.
 
     Give `password`, or its `password_hash` when the caller hashed it already (the register
     view does, before its write transaction, so that no lock is held meanwhile).
+    `confirmed=True` for an address that a trusted single sign-on (an LMS launch) vouches
+    for; otherwise it waits for the link `send_confirmation` mails.
     """
     if role not in ROLES:
         raise AccountError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
@@ -158,7 +163,13 @@ def create_user(
         # Hashed before the e-mail is looked up: a taken e-mail costs what a new one does.
         password_hash = hash_password(password)
     _refuse_taken(session, email, None, TAKEN, LOOKS_TAKEN)
-    user = User(email=email, name=name, password_hash=password_hash, role=role)
+    user = User(
+        email=email,
+        name=name,
+        password_hash=password_hash,
+        role=role,
+        email_confirmed_at=utcnow() if confirmed else None,
+    )
     try:
         # A savepoint: a look-alike registered at the same moment (the unique skeleton
         # refuses the second) gets the message, and the caller's transaction goes on.
@@ -223,19 +234,190 @@ def end_sessions(user: User) -> None:
     user.session_token = new_session_token()
 
 
-def change_email(session: Session, user: User, email: str) -> None:
+def change_password(user: User, password: str) -> None:
+    """Set a new password and end every other session: the caller logs this one in again.
+
+    A pending e-mail change is withdrawn too: the notice of a change one did not ask for
+    says that changing (or resetting) the password stops it."""
+    user.password_hash = hash_password(password)
+    user.pending_email = None
+    end_sessions(user)
+
+
+# --- Confirmed addresses -------------------------------------------------------------------
+# An address is confirmed by following a link mailed to it. Until then the account is used
+# as usual, and gets only mail about the account itself (ACCOUNT_MAIL): the confirmation, a
+# password reset, the notice of an e-mail change. An e-mail change takes effect only once a
+# link mailed to the new address is followed, so that a typo never loses the way back in.
+
+# Mail that goes to an account's address whether or not it is confirmed: it is how an
+# address gets confirmed, or how its owner keeps (or regains) the account.
+ACCOUNT_MAIL = frozenset({"confirmation", "password-reset", "email-change-notice"})
+
+
+def may_mail(user: User, kind: str) -> bool:
+    """Whether mail of `kind` may go to the user's address: account mail (ACCOUNT_MAIL) to any
+    enabled account; any other kind (reminders) only once the address is confirmed.
+
+    A query that picks whom to mail says the same with
+    `User.is_enabled.is_(True), User.email_confirmed_at.is_not(None)`."""
+    if not user.is_enabled:
+        return False
+    return kind in ACCOUNT_MAIL or user.email_confirmed_at is not None
+
+
+LINK_INVALID = "This confirmation link is not valid. You can ask for a new one on this page."
+LINK_EXPIRED = "This confirmation link has expired. You can ask for a new one on this page."
+LINK_FOR_ANOTHER_ACCOUNT = (
+    "This confirmation link was sent for another account. Log out, then log in with that"
+    " account and open the link again."
+)
+LINK_SUPERSEDED = (
+    "This link is for an address this account no longer asks for: a newer request replaced"
+    " it, or it was withdrawn. Nothing was changed."
+)
+LINK_TAKEN = (
+    "Another account uses {address} now (or an address that looks like it), so it cannot"
+    " become yours. Nothing was changed."
+)
+
+
+def _confirmation_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret_key, salt="email-confirmation")
+
+
+def confirmation_token(user: User, address: str, secret_key: str) -> str:
+    """A link's token for confirming `address` (the account's own, or its pending one).
+
+    It binds the account and the address: a link for an address the account no longer has or
+    asks for confirms nothing, and once a pending address has become the account's, its link
+    only says so. No state is stored for it."""
+    return _confirmation_serializer(secret_key).dumps({"user": user.id, "email": address})
+
+
+def address_to_confirm(
+    session: Session, user: User, token: str, secret_key: str, max_age: int
+) -> str:
+    """The address a link confirms for the signed-in `user`: their own (the link sent at
+    registration or by "send again") or their pending one (an e-mail change).
+
+    AccountError, with the message, when the link is forged or expired, was sent for another
+    account, is for an address the account no longer asks for (a newer request replaced it),
+    or is for an address that another account (or a look-alike) has taken since."""
+    try:
+        data = _confirmation_serializer(secret_key).loads(token, max_age=max_age)
+    except SignatureExpired:
+        raise AccountError(LINK_EXPIRED) from None
+    except BadSignature:
+        raise AccountError(LINK_INVALID) from None
+    if not isinstance(data, dict) or not isinstance(data.get("email"), str):
+        raise AccountError(LINK_INVALID)
+    if data.get("user") != user.id:
+        raise AccountError(LINK_FOR_ANOTHER_ACCOUNT)
+    address = data["email"]
+    if address == user.email:
+        return address
+    if address != user.pending_email:
+        raise AccountError(LINK_SUPERSEDED)
+    # Checked again now, as when it was asked for: the address is not reserved meanwhile.
+    taken = LINK_TAKEN.format(address=address)
+    _refuse_taken(session, address, user.id, taken, taken)
+    return address
+
+
+def confirm_email(session: Session, user: User, token: str, secret_key: str, max_age: int) -> bool:
+    """Follow a confirmation link, checked again as `address_to_confirm` does: the address is
+    marked confirmed, and a pending one becomes the account's address (the one to log in
+    with, and mailed), which ends every session: the caller logs this one in again.
+
+    True when the address changed; AccountError (nothing changed) when the link is refused."""
+    address = address_to_confirm(session, user, token, secret_key, max_age)
+    if address == user.email:
+        if user.email_confirmed_at is None:
+            user.email_confirmed_at = utcnow()
+            session.flush()
+        return False
+    try:
+        # A savepoint: an address (or a look-alike) taken at the same moment is refused by
+        # the unique columns, and the caller gets the message rather than an IntegrityError.
+        with session.begin_nested():
+            user.email = address
+            user.email_skeleton = email_skeleton(address)
+            user.pending_email = None
+            user.email_confirmed_at = utcnow()
+            # Other devices signed in with the old address log in again with the new one.
+            end_sessions(user)
+    except IntegrityError:
+        raise AccountError(LINK_TAKEN.format(address=address)) from None
+    return True
+
+
+def request_email_change(session: Session, user: User, email: str) -> bool:
+    """Ask for `email` to become the account's address. It is kept as the pending address, a
+    link to confirm it is mailed to it, and the address in use is told; that one stays the
+    address to log in with and to reset the password through until the link is followed
+    (`confirm_email`). A newer request replaces the pending address, and its links.
+
+    Giving the current address withdraws a pending change instead, and mails nothing.
+    True when a change is now pending; AccountError when the address is refused."""
     email = _storable(email)
     if email == user.email:
-        return
+        user.pending_email = None
+        session.flush()
+        return False
     _refuse_taken(session, email, user.id, USED_ELSEWHERE, LOOKS_USED_ELSEWHERE)
-    user.email = email
-    user.email_skeleton = email_skeleton(email)
+    user.pending_email = email
+    config = current_app.config
+    hours = config["EMAIL_CONFIRMATION_MAX_AGE"] // 3600
+    site = config["SITE_NAME"]
+    link = _confirmation_link(user, email)
+    enqueue_mail(
+        session,
+        email,
+        f"Confirm your new e-mail address for {site}",
+        f"Hello {user.name},\n\nYou asked to use this address for your {site} account instead"
+        f" of {user.email}. To make the change, open this link within {hours} hours (log in"
+        f" if you are asked to) and press the button on the page:\n\n{link}\n\n"
+        f"Until then you keep logging in with {user.email}. If you did not ask for this,"
+        " ignore this message: nothing changes.\n",
+    )
+    enqueue_mail(
+        session,
+        user.email,
+        f"Someone asked to change the e-mail address of your {site} account",
+        f"Hello {user.name},\n\nSomeone signed in to your {site} account asked to change its"
+        f" e-mail address from this one to {email}. Nothing changes until the link we sent to"
+        f" {email} is followed; until then you keep logging in with this address.\n\n"
+        "If it was you, there is nothing more to do here. If it was not you, change your"
+        " password now (or reset it from the login page, through this address): that stops"
+        " the change and logs every other device out of your account.\n",
+    )
+    session.flush()
+    return True
 
 
-def change_password(user: User, password: str) -> None:
-    """Set a new password and end every other session: the caller logs this one in again."""
-    user.password_hash = hash_password(password)
-    end_sessions(user)
+def send_confirmation(session: Session, user: User) -> None:
+    """Mail the account's address a link that confirms it (at registration, and "send
+    again"), through the outbox, in the caller's transaction."""
+    config = current_app.config
+    hours = config["EMAIL_CONFIRMATION_MAX_AGE"] // 3600
+    site = config["SITE_NAME"]
+    link = _confirmation_link(user, user.email)
+    enqueue_mail(
+        session,
+        user.email,
+        f"Confirm your e-mail address for {site}",
+        f"Hello {user.name},\n\nTo confirm that this address is yours, open this link within"
+        f" {hours} hours (log in if you are asked to) and press the button on the page:\n\n"
+        f"{link}\n\nYou can use your account meanwhile; until the address is confirmed we"
+        " send it nothing but mail about the account itself (no reminders). If you did not"
+        f" create a {site} account, ignore this message.\n",
+    )
+
+
+def _confirmation_link(user: User, address: str) -> str:
+    token = confirmation_token(user, address, current_app.secret_key)
+    return public_url_for("account.confirm_email", token=token)
 
 
 # Reset links carry a fingerprint of the password hash and the address: once the password

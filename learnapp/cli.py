@@ -1,5 +1,5 @@
 """Flask commands: content check, db upgrade, progress rebuild, retention purge, users create,
-demo, backup."""
+demo, worker, backup."""
 
 from __future__ import annotations
 
@@ -113,6 +113,48 @@ def retention_purge() -> None:
             session, utcnow(), current_app.config["COMPLETION_RECORDS_KEPT_DAYS"]
         )
     click.echo(f"{deleted} completion record(s) past their retention period deleted")
+
+
+@click.command("worker")
+@click.option(
+    "--once", is_flag=True, help="Run what is due until nothing is, then exit (cron, tests)."
+)
+@click.option(
+    "--poll",
+    type=click.FloatRange(0.05, 60),
+    default=1.0,
+    show_default=True,
+    help="Seconds to wait when nothing is due.",
+)
+@with_appcontext
+def worker(once: bool, poll: float) -> None:
+    """Send the outbox (mail) with retries, and run the periodic jobs; stop with SIGTERM or
+    Ctrl-C, after the row being sent."""
+    import signal
+    import threading
+
+    from learnapp import outbox
+
+    # The app itself, not the proxy: the loop pushes an app context of its own per round
+    # (Flask's documented way, "Notes On Proxies").
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        click.echo(f"worker: {signal.Signals(signum).name} received, stopping", err=True)
+        stop.set()
+
+    # The row being sent is finished first; a second signal changes nothing, and a kill -9
+    # leaves a lease that runs out (OUTBOX_LEASE_SECONDS), after which the row is sent again.
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    if not once:
+        click.echo(f"worker: running the outbox every {poll:g} s when idle", err=True)
+    try:
+        ran = outbox.work(app, stop, once=once, poll_seconds=poll)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo(f"worker: {ran} outbox row(s) run", err=True)
 
 
 @click.group("users", cls=AppGroup)
@@ -243,6 +285,7 @@ def init_app(app: Flask) -> None:
         retention_group,
         users_group,
         demo,
+        worker,
         backup,
         restore,
     ):

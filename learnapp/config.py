@@ -74,8 +74,18 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_SMTP_STARTTLS": True,
     "MAIL_SMTP_USER": None,
     "MAIL_SMTP_PASSWORD": None,
+    "MAIL_SMTP_TIMEOUT": 20,  # seconds the worker waits on each SMTP step
+    # Outgoing work (learnapp/outbox.py): a claimed row is a worker's for this long, far
+    # longer than a delivery takes, so that a row whose worker died is claimed again after it.
+    "OUTBOX_LEASE_SECONDS": 300,
+    "OUTBOX_KEPT_DAYS": 7,  # done rows (a mail's text, its links) are deleted after this
     "PASSWORD_RESET_MAX_AGE": 3600,  # seconds a reset link stays valid
     "PASSWORD_RESETS_PER_ADDRESS": "5 per hour",
+    # Links that confirm an address (registration, "send again", an e-mail change).
+    "EMAIL_CONFIRMATION_MAX_AGE": 48 * 3600,
+    # Confirmation mails asked for ("send again", e-mail changes), counted per account and
+    # per address mailed: no one can use them to flood a mailbox.
+    "CONFIRMATION_MAILS": "3 per hour; 10 per day",
     "SITE_NAME": "learnapp",
     "ORGANISATION": "learnapp first-aid training",
     "PUBLIC_URL": None,

@@ -179,9 +179,19 @@ class EmailChangeForm(FlaskForm):
     email = EmailField(
         "New e-mail",
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=EMAIL_MAX)],
+        description="We send a link to it: the change takes effect once you follow the link."
+        " Give your current address to withdraw a change you asked for.",
     )
     current = _current_password()
     submit = SubmitField("Change the e-mail")
+
+
+class ResendConfirmationForm(FlaskForm):
+    submit = SubmitField("Send the link again")
+
+
+class ConfirmEmailForm(FlaskForm):
+    submit = SubmitField("Confirm this address")
 
 
 class PasswordChangeForm(FlaskForm):
@@ -205,6 +215,12 @@ class ResetForm(FlaskForm):
 class DeleteAccountForm(FlaskForm):
     current = _current_password()
     submit = SubmitField("Delete my account")
+
+
+class RetryForm(FlaskForm):
+    """An admin's retry of a failed outbox row: nothing but the CSRF token."""
+
+    submit = SubmitField("Retry")
 
 
 class UserAdminForm(FlaskForm):

@@ -69,6 +69,12 @@ class User(UserMixin, Base):
     email_skeleton: Mapped[str] = mapped_column(
         String(100), unique=True, default=_skeleton_of_email
     )
+    # When a link mailed to `email` was followed (or a trusted sign-on gave the address);
+    # NULL: not yet. Mail other than account mail waits for it (accounts.may_mail).
+    email_confirmed_at: Mapped[datetime | None]
+    # An address asked for and not yet confirmed: `email` stays the one logged in with, and
+    # mailed, until the link sent here is followed (accounts.request_email_change).
+    pending_email: Mapped[str | None] = mapped_column(String(EMAIL_MAX))
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(20), default="learner")
@@ -390,3 +396,43 @@ class LearnerProgress(Base):
     certificate_issued_at: Mapped[datetime | None]
     certificate_valid_until: Mapped[datetime | None]
     certificate_revoked: Mapped[bool] = mapped_column(default=False)
+
+
+OUTBOX_KINDS = ("mail",)  # outbox.HANDLERS runs each; a new kind is a migration of the CHECK
+OUTBOX_ERROR_MAX = 2000
+
+
+class OutboxMessage(Base):
+    """Outgoing work (a mail today; LMS grades, reminders later), inserted in the transaction
+    of the change that causes it and run by `flask worker` (outbox.py), with retries.
+
+    A row is waiting (neither done nor failed), done, or failed. `claimed_until` is a
+    worker's lease: while it lies ahead no other worker claims the row, and when the worker
+    dies the lease runs out and the row is claimed again."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_sql_in(OUTBOX_KINDS)}", name="kind"),
+        CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("done_at IS NULL OR failed_at IS NULL", name="done_or_failed"),
+        # What the worker looks for: waiting rows by their next attempt. Partial, so that
+        # the done rows (nearly all of them) stay out of it.
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            sqlite_where=text("done_at IS NULL AND failed_at IS NULL"),
+            postgresql_where=text("done_at IS NULL AND failed_at IS NULL"),
+        ),
+        NEVER_REUSED,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(default=0)  # failed runs so far
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(String(OUTBOX_ERROR_MAX))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None]
+    done_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]

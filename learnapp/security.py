@@ -171,6 +171,17 @@ def throttle() -> Throttle:
     return current_app.extensions["learnapp.throttle"]
 
 
+def wait_in_words(seconds: int) -> str:
+    """A throttle's wait as a message says it: 45 seconds, 3 minutes, 2 hours."""
+    if seconds < 90:
+        count, unit = seconds, "second"
+    elif seconds < 90 * 60:
+        count, unit = math.ceil(seconds / 60), "minute"
+    else:
+        count, unit = math.ceil(seconds / 3600), "hour"
+    return f"{count} {unit}{'' if count == 1 else 's'}"
+
+
 def client_address() -> str:
     # Behind a reverse proxy, ProxyFix (LEARNAPP_PROXY_FIX) has already put the real address here.
     return request.remote_addr or "unknown"

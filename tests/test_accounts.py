@@ -30,7 +30,7 @@ from learnapp.models import (
     SectionRead,
     User,
 )
-from tests.conftest import PASSWORD, AuthActions, form_errors
+from tests.conftest import PASSWORD, AuthActions, deliver_outbox, form_errors
 from tests.test_quizzes import (
     FINAL,
     LESSON,
@@ -131,20 +131,23 @@ def test_name_change(client, learner, db):
 
 
 def test_email_change_needs_the_current_password(app, client, learner, db):
+    """A change is asked for here and takes effect once confirmed (test_confirmed_addresses)."""
     response = client.post(
         "/account/email", data={"email": "new@example.com", "current": "not my password"}
     )
     assert response.status_code == 400
     assert "That is not your current password." in form_errors(response.text)
-    assert user(db, learner.id).email == "learner@example.com"
+    assert user(db, learner.id).pending_email is None
+    assert deliver_outbox(app) == 0
 
     response = client.post("/account/email", data={"email": "New@Example.com", "current": PASSWORD})
     assert response.status_code == 302
-    assert user(db, learner.id).email == "new@example.com"
-    assert "Your e-mail is changed." in client.get("/account/").text
+    found = user(db, learner.id)
+    assert (found.email, found.pending_email) == ("learner@example.com", "new@example.com")
+    assert "We sent a link to new@example.com" in client.get("/account/").text
     assert logged_in(client)
-    assert AuthActions(app.test_client()).login("new@example.com").status_code == 302
-    assert AuthActions(app.test_client()).login("learner@example.com").status_code == 401
+    assert AuthActions(app.test_client()).login("learner@example.com").status_code == 302
+    assert AuthActions(app.test_client()).login("new@example.com").status_code == 401
 
 
 def test_email_change_refuses_an_address_in_use(client, learner, create_user, db):
@@ -154,11 +157,12 @@ def test_email_change_refuses_an_address_in_use(client, learner, create_user, db
     )
     assert response.status_code == 400
     assert "Another account uses this e-mail." in form_errors(response.text)
-    assert user(db, learner.id).email == "learner@example.com"
+    found = user(db, learner.id)
+    assert (found.email, found.pending_email) == ("learner@example.com", None)
 
 
 def email_changed(found: User | None) -> bool:
-    return found is not None and found.email == "new@example.com"
+    return found is not None and found.pending_email == "new@example.com"  # asked for
 
 
 def password_changed(found: User | None) -> bool:
@@ -279,6 +283,7 @@ def request_reset(client, address: str) -> Any:
     response = client.post("/auth/reset", data={"email": address})
     assert response.status_code == 302
     assert response.location == "/auth/login"
+    deliver_outbox(client.application)  # as the worker would, after the request
     return response
 
 
@@ -391,12 +396,14 @@ def test_reset_requests_are_throttled_per_address(app, client, create_user, mail
         response = device.post("/auth/reset", data={"email": address})
         assert response.status_code == 429
         assert "Too many reset requests from here." in response.text
+    assert deliver_outbox(app) == 0
     assert len(messages(mailbox)) == allowed
     # Another address is not affected.
     response = app.test_client().post(
         "/auth/reset", data={"email": "ada@example.com"}, environ_base={"REMOTE_ADDR": "10.0.0.9"}
     )
     assert response.status_code == 302
+    assert deliver_outbox(app) == 1
     assert len(messages(mailbox)) == allowed + 1
 
 

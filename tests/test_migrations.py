@@ -338,3 +338,60 @@ def test_0006_moves_revocation_text_into_the_private_note_and_keeps_one_valid_ce
     assert reasons["REVOKED"] == cheated
     migrate(migrated, "head")
     assert certificates_by_code()["REVOKED"].revoke_note == cheated
+
+
+def test_0008_counts_existing_accounts_as_confirmed_and_new_ones_wait(migrated, capsys):
+    """Accounts from before confirmed addresses keep getting all their mail (the choice its
+    docstring explains), and say so; an account made afterwards waits for its link."""
+    from learnapp.models import User
+    from tests.test_instructor import add_users
+
+    migrate(migrated, "0007")
+    before = utcnow()
+    with Session(get_engine(migrated)) as db:
+        ann, bob = add_users(db, [("Ann", "ann@example.com"), ("Bob", "bob@example.com")])
+        db.commit()
+    migrate(migrated, "0008")
+    assert "2 existing accounts are counted as having confirmed" in capsys.readouterr().out
+    with Session(get_engine(migrated)) as db:
+        rows = {row.id: row for row in db.execute(select(User.__table__))}
+        (cy,) = add_users(db, [("Cy", "cy@example.com")])
+        db.commit()
+        assert db.get(User, cy).email_confirmed_at is None
+    for old in (ann, bob):
+        assert rows[old].email_confirmed_at >= before and rows[old].pending_email is None
+
+    migrate(migrated, "0007", down=True)
+    with get_engine(migrated).connect() as connection:
+        emails = connection.scalars(text("SELECT email FROM users ORDER BY id")).all()
+        assert emails == ["ann@example.com", "bob@example.com", "cy@example.com"]
+        if connection.dialect.name == "sqlite":
+            names = connection.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+            assert "ix_users_lower_name" in set(names)
+    migrate(migrated, "head")
+
+
+def test_0007_makes_the_outbox_whose_constraints_refuse_what_the_worker_cannot_run(migrated):
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import IntegrityError
+
+    from learnapp.models import OutboxMessage
+
+    migrate(migrated, "0007")
+    row = {"payload": {"to": "ann@example.com"}, "attempts": 0, "next_attempt_at": utcnow()}
+    with Session(get_engine(migrated)) as db:
+        db.execute(insert(OutboxMessage).values(kind="mail", created_at=utcnow(), **row))
+        db.commit()
+        for wrong in (
+            {"kind": "fax"},  # no handler runs it
+            {"kind": "mail", "attempts": -1},
+            {"kind": "mail", "done_at": utcnow(), "failed_at": utcnow()},  # done and failed
+        ):
+            with pytest.raises(IntegrityError):
+                db.execute(insert(OutboxMessage).values({**row, "created_at": utcnow(), **wrong}))
+            db.rollback()
+        assert db.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    migrate(migrated, "0006", down=True)
+    with get_engine(migrated).connect() as connection:
+        assert not inspect(connection).has_table("outbox")
+    migrate(migrated, "head")

@@ -127,6 +127,10 @@ def init_app(app: Flask) -> None:
     app.url_map.converters["id"] = IdConverter
     for blueprint in (module.bp for module in blueprints):
         app.register_blueprint(blueprint)
+    if app.config["ENV"] != "production":
+        from learnapp.views import dev
+
+        app.register_blueprint(dev.bp)  # the development mailbox: no route in production
     app.register_error_handler(HTTPException, error_page)
     # Anything unexpected: a plain page, never a traceback.
     app.register_error_handler(Exception, _unexpected)

@@ -1,5 +1,5 @@
 """Admins: the list of users, roles, and disabling an account; withdrawing a certificate at
-its holder's request."""
+its holder's request; outgoing work (mail) that failed, and its retry."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user
 from sqlalchemy import func, or_, select
 
-from learnapp import accounts, certificates
+from learnapp import accounts, certificates, outbox
 from learnapp.db import get_session, utcnow, writing
-from learnapp.forms import UserAdminForm, WithdrawForm
-from learnapp.models import Certificate, User
+from learnapp.forms import RetryForm, UserAdminForm, WithdrawForm
+from learnapp.models import Certificate, OutboxMessage, User
 from learnapp.security import login_manager
 from learnapp.views import page_number
 
@@ -142,3 +142,49 @@ def withdraw_certificate(code):
             "success",
         )
     return back
+
+
+@bp.get("/outbox", endpoint="outbox")
+def outbox_page():
+    """The outgoing work that failed (the worker gave up: a day of retries, or a refusal
+    no retry mends), with its error; and how much is waiting, so that an outage shows
+    before anything fails."""
+    db = get_session()
+    waiting = (OutboxMessage.done_at.is_(None), OutboxMessage.failed_at.is_(None))
+    queued = db.execute(
+        select(
+            func.count(),
+            func.min(OutboxMessage.created_at),
+            func.count(OutboxMessage.last_error),
+        ).where(*waiting)
+    ).one()
+    failed = db.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.failed_at.is_not(None))
+        .order_by(OutboxMessage.failed_at.desc(), OutboxMessage.id.desc())
+        .limit(PAGE_SIZE)
+    ).all()
+    return render_template(
+        "admin/outbox.html",
+        waiting=queued[0],
+        oldest=queued[1],
+        retrying=queued[2],
+        failed=failed,
+        # One form for every row: they differ by URL only.
+        form=RetryForm(),
+    )
+
+
+@bp.post("/outbox/<id:row_id>/retry")
+def retry_outbox(row_id):
+    form = RetryForm()
+    if not form.validate_on_submit():
+        flash("That form expired: please try again.", "error")
+    else:
+        with writing() as db:
+            retried = outbox.retry(db, row_id)
+        if retried:
+            flash(f"Outbox row {row_id} will be sent again by the worker shortly.", "success")
+        else:
+            flash(f"Outbox row {row_id} is not failed (already retried or sent).", "error")
+    return redirect(url_for("admin.outbox"))

@@ -174,6 +174,8 @@ PAGES = [
         "items-all-cohorts", f"/instructor/items/{LESSON.rsplit('/', 1)[-1]}", login="instructor"
     ),
     AxeCase("admin-users", "/admin/users", login="admin"),
+    AxeCase("admin-outbox", "/admin/outbox", login="admin"),
+    AxeCase("dev-mailbox", "/dev/mail", login=True),  # the reader's registration mail, if any
 ]
 
 STAFF = ("instructor", "admin")  # accounts made with the flask CLI

@@ -29,6 +29,9 @@ EXPECTED: dict[str, tuple[int | str, ...]] = {
     "account.download_data":       (LOGIN,   200, 200, 200, 200, 200),
     "account.change_name":         (LOGIN,   400, 400, 400, 400, 400),
     "account.change_email":        (LOGIN,   400, 400, 400, 400, 400),
+    "account.send_confirmation":   (LOGIN,   302, 302, 302, 302, 302),  # a link mailed
+    # A's link: others are sent to their account page with a message, and nothing changes
+    "account.confirm_email":       (LOGIN,   200, 302, 302, 302, 302),
     "account.change_password":     (LOGIN,   400, 400, 400, 400, 400),
     "account.delete":              (LOGIN,   400, 400, 400, 400, 400),
     "lessons.index":               (302,     302, 302, 302, 302, 302),  # one lesson: to it
@@ -70,6 +73,10 @@ EXPECTED: dict[str, tuple[int | str, ...]] = {
     "admin.update_user":           (LOGIN,   403, 403, 403, 403, 302),
     "admin.certificates":          (LOGIN,   403, 403, 403, 403, 200),
     "admin.withdraw_certificate":  (LOGIN,   403, 403, 403, 403, 302),  # unconfirmed: back
+    "admin.outbox":                (LOGIN,   403, 403, 403, 403, 200),
+    "admin.retry_outbox":          (LOGIN,   403, 403, 403, 403, 302),  # B's failed mail
+    # Development only (ENV is not production here): production has no such route.
+    "dev.mail":                    (200,     200, 200, 200, 200, 200),
 }
 # fmt: on
 

@@ -49,7 +49,7 @@ CASES: dict[str, tuple[str, Form, bool]] = {
         True,
     ),
     "auth.login": ("anonymous", lambda w: {"email": w.emails["A"], "password": PASSWORD}, False),
-    "auth.reset_request": ("anonymous", lambda w: {"email": w.emails["B"]}, False),
+    "auth.reset_request": ("anonymous", lambda w: {"email": w.emails["B"]}, True),  # outbox
     "verify.upload": ("anonymous", pdf_of, False),
     "account.change_name": ("B", lambda w: {"name": "Mallory"}, True),
     "account.change_email": (
@@ -62,6 +62,8 @@ CASES: dict[str, tuple[str, Form, bool]] = {
         lambda w: {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
         True,
     ),
+    "account.send_confirmation": ("B", lambda w: {}, True),  # a mail in the outbox
+    "account.confirm_email": ("A", lambda w: {}, True),  # A's address, confirmed
     "lessons.mark_read": ("B", lambda w: {}, True),
     "quizzes.check": ("B", lambda w: {}, False),
     "quizzes.acknowledge": ("B", lambda w: {}, True),
@@ -82,6 +84,7 @@ CASES: dict[str, tuple[str, Form, bool]] = {
     "certificates.reissue": ("X", lambda w: {"name": "Zelda Q. Fixed"}, True),
     "certificates.revoke": ("X", lambda w: {"reason": "Issued in error"}, True),
     "admin.withdraw_certificate": ("admin", lambda w: {"confirm": "y"}, True),
+    "admin.retry_outbox": ("admin", lambda w: {}, True),  # B's failed mail, due again
     "cohorts.leave": ("A", lambda w: {}, True),
     "account.delete": ("B", lambda w: {"current": NEW_PASSWORD}, True),
     "auth.logout": ("A", lambda w: {}, True),  # ends A's sessions: a row changes

@@ -315,6 +315,8 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "verify.upload": ("anonymous", "/verify/upload", ["pdf"]),
         "account.change_name": ("B", "/account/name", ["name"]),
         "account.change_email": ("B", "/account/email", ["email", "current"]),
+        "account.send_confirmation": ("B", "/account/confirmation", []),
+        "account.confirm_email": ("A", f"/account/confirm/{world.confirm_token}", []),
         "account.change_password": ("B", "/account/password", password),
         "account.delete": ("B", "/account/delete", ["current"]),
         "lessons.mark_read": ("B", f"/lessons/{LESSON}/sections/spine-and-spasm/read", []),
@@ -338,6 +340,7 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "cohorts.leave": ("A", f"/cohorts/{world.x_cohort}/leave", []),
         "instructor.create": ("Y", "/instructor/cohorts", ["name", "session_date", "lesson"]),
         "admin.update_user": ("admin", f"/admin/users/{y}", [f"u{y}-role", f"u{y}-enabled"]),
+        "admin.retry_outbox": ("admin", f"/admin/outbox/{world.failed_mail}/retry", []),
         "auth.logout": ("B", "/auth/logout", []),
     }
 
@@ -373,6 +376,7 @@ GETS = [
     ("A", "/cohorts/join/{}", None),
     ("anonymous", "/verify/{}", None),
     ("anonymous", "/auth/reset/{}", None),
+    ("A", "/account/confirm/{}", None),
     ("A", "/lessons/{}/", None),
     ("X", "/instructor/items/{}", None),
     ("anonymous", "/verify/", ["code"]),

@@ -11,9 +11,10 @@ import pytest
 
 from learnapp import create_app
 from learnapp.db import dispose
-from tests.conftest import PASSWORD, production_config
+from tests.conftest import PASSWORD, deliver_outbox, production_config
 from tests.security.world import login
 from tests.test_accounts import LINK_USED, NEW_PASSWORD, flashes, messages, reset_link
+from tests.test_confirmed_addresses import confirm_path
 
 PUBLIC_URL = "https://learn.example.org"
 
@@ -51,6 +52,7 @@ def test_a_reset_link_points_to_public_url_whatever_the_host(client, create_user
     data = {"email": "ada@example.com", "csrf_token": token}
     response = client.post("/auth/reset", data=data, csrf=False, base_url=site)
     assert response.status_code == 302
+    deliver_outbox(client.application)
     assert mailed_link(mailbox).startswith(f"{PUBLIC_URL}/auth/reset/")
 
 
@@ -64,6 +66,7 @@ class TestBehindAProxy:
         headers = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "http"}
         response = client.post("/auth/reset", data={"email": "ada@example.com"}, headers=headers)
         assert response.status_code == 302
+        deliver_outbox(client.application)
         assert mailed_link(mailbox).startswith(f"{PUBLIC_URL}/auth/reset/")
 
 
@@ -75,6 +78,7 @@ class TestUnderAPath:
     def test_the_link_keeps_public_urls_path(self, client, create_user, mailbox):
         create_user(email="ada@example.com")
         client.post("/auth/reset", data={"email": "ada@example.com"})
+        deliver_outbox(client.application)
         assert mailed_link(mailbox).startswith("https://example.org/first-aid/auth/reset/")
 
 
@@ -114,12 +118,17 @@ def test_a_reset_link_mailed_before_an_email_change_stops_working(
 ):
     create_user(email="ada@example.com")
     client.post("/auth/reset", data={"email": "ada@example.com"})
+    deliver_outbox(app)
     path = mailed_link(mailbox).removeprefix(PUBLIC_URL)
     assert client.get(path).status_code == 200  # it works until the address changes
 
     owner = login(app, "ada@example.com")
     response = owner.post("/account/email", data={"email": "new@example.com", "current": PASSWORD})
     assert response.status_code == 302
+    deliver_outbox(app)
+    assert client.get(path).status_code == 200  # asked for, not yet confirmed: still ada@
+    (confirmation,) = [m for m in messages(mailbox) if m["To"] == "new@example.com"]
+    assert owner.post(confirm_path(confirmation)).status_code == 302  # now the address
 
     response = client.post(path, data={"password": NEW_PASSWORD, "confirm": NEW_PASSWORD})
     assert response.status_code == 302 and response.location == "/auth/reset"
@@ -128,5 +137,6 @@ def test_a_reset_link_mailed_before_an_email_change_stops_working(
     # The password is unchanged, and a link mailed to the new address works.
     assert login(app, "new@example.com").get("/account/").status_code == 200
     client.post("/auth/reset", data={"email": "new@example.com"})
+    deliver_outbox(app)
     fresh = reset_link(messages(mailbox)[-1]).removeprefix(PUBLIC_URL)
     assert client.get(fresh).status_code == 200

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from learnapp import config, create_app
 from learnapp.db import get_engine
 from learnapp.models import User
-from tests.conftest import PASSWORD, CSRFClient, count_rows
+from tests.conftest import PASSWORD, CSRFClient, count_rows, deliver_outbox
 from tests.security.conftest import isolate_throttle
 from tests.security.world import login
 from tests.test_accounts import messages, reset_link
@@ -189,6 +189,7 @@ def test_a_password_reset_makes_the_device_known(app, create_user, tmp_path):
     laptop = device(app)
     assert_throttled(log_in(laptop, user.email))
     assert laptop.post("/auth/reset", data={"email": user.email}).status_code == 302
+    deliver_outbox(app)
     (message,) = messages(tmp_path / "mail")
     form = {"password": "a brand new passphrase", "confirm": "a brand new passphrase"}
     assert laptop.post(urlsplit(reset_link(message)).path, data=form).status_code == 302

@@ -2,7 +2,8 @@
 
 Learner A has read the lesson, passed the final quiz and claimed a certificate (a real PDF);
 learner B has done nothing; instructor X owns a cohort that A joined; instructor Y owns
-another cohort; and there is an admin. Every state in it was reached by real requests.
+another cohort; and there is an admin. A reset mail to B is failed (its server refused B's
+address). Every state in it was reached by real requests, and the mail by the real worker.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Flask, url_for
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from learnapp import accounts
 from learnapp.db import Base, get_session
-from learnapp.models import Cohort, QuizAttempt, User
-from tests.conftest import PASSWORD, CSRFClient
+from learnapp.models import Cohort, OutboxMessage, QuizAttempt, User
+from tests.conftest import PASSWORD, CSRFClient, deliver_outbox
+from tests.smtp import Inbox, smtp_server, smtp_settings
 
 LESSON = "spinal-muscle-spasm"
 ROLES = ("anonymous", "A", "B", "X", "Y", "admin")
@@ -140,6 +142,8 @@ class World:
     certificate: str = ""
     certificate_name: str = ""
     reset_token: str = ""
+    confirm_token: str = ""  # A's link to confirm A's address
+    failed_mail: int = 0  # the outbox row of B's reset mail, which the worker gave up on
 
     def client(self, role: str, **kwargs: Any) -> CSRFClient:
         """A new client: anonymous, or logged in as the role's person."""
@@ -190,7 +194,27 @@ def build_world(
     world.certificate = claim(a, world.attempt, world.certificate_name)
     with opened(app) as db:
         world.reset_token = accounts.reset_token(db.get(User, ids["A"]), app.secret_key)
+        world.confirm_token = accounts.confirmation_token(
+            db.get(User, ids["A"]), world.emails["A"], app.secret_key
+        )
+    world.failed_mail = fail_a_mail(app, world.emails["B"])
     return world
+
+
+def fail_a_mail(app: Flask, address: str) -> int:
+    """Ask for `address`'s password reset, and let the worker send it to a server that
+    refuses the address: the row is failed (for admins to retry); its id."""
+    client: CSRFClient = app.test_client()  # type: ignore[assignment]
+    assert client.post("/auth/reset", data={"email": address}).status_code == 302
+    backend = {key: app.config[key] for key in smtp_settings(0)}
+    with smtp_server(Inbox(refuse=(address,))) as server:
+        app.config.update(smtp_settings(server.port))
+        deliver_outbox(app)
+    app.config.update(backend)
+    with opened(app) as db:
+        return db.scalar(
+            select(func.max(OutboxMessage.id)).where(OutboxMessage.failed_at.is_not(None))
+        )
 
 
 # --- Every route, with its parameters filled from the world --------------------------------
@@ -206,7 +230,8 @@ def route_arguments(world: World, endpoint: str) -> dict[str, Any]:
         "code": code,
         "cohort_id": world.x_cohort,
         "user_id": world.ids["A"],
-        "token": world.reset_token,
+        "token": world.confirm_token if endpoint == "account.confirm_email" else world.reset_token,
+        "row_id": world.failed_mail,
     }
 
 
