@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, fresh_login_required, login_required, login_user, logout_user
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from learnapp import accounts
 from learnapp.accounts import normalise_email, password_matches
@@ -129,6 +130,14 @@ def change_email():
     return redirect(url_for("account.settings"))
 
 
+def _stay_signed_in(db: Session, user: User) -> None:
+    """After a change that ended every session of the account: this one continues, under the
+    new session version and token."""
+    db.refresh(user)
+    session.clear()
+    login_user(user)
+
+
 @bp.post("/confirmation")
 @login_required
 def send_confirmation():
@@ -179,10 +188,7 @@ def confirm_email(token: str):
         flash(str(error), "error")
         return redirect(url_for("account.settings"))
     if changed:
-        db.refresh(user)
-        # Every other session has ended; this one continues under the new session version.
-        session.clear()
-        login_user(user)
+        _stay_signed_in(db, user)
         flash(
             f"Your e-mail is now {user.email}: log in with it from now on. Other devices have"
             " been logged out.",
@@ -202,10 +208,7 @@ def change_password():
     with writing() as db:
         user = account_row(db)
         accounts.change_password(user, form.password.data)
-    db.refresh(user)
-    # Every other session is now ended; this one continues under the new session version.
-    session.clear()
-    login_user(user)
+    _stay_signed_in(db, user)
     flash("Your password is changed. Other devices have been logged out.", "success")
     return redirect(url_for("account.settings"))
 
