@@ -47,7 +47,7 @@ def fields(number: int) -> dict[str, Any]:
 
 def main(warm: int, memory: int) -> dict[str, Any]:
     started = time.perf_counter()
-    from learnapp import certificates, create_app
+    from learnapp import certificate_pdf, create_app
 
     app = create_app()
     app_ms = (time.perf_counter() - started) * 1000
@@ -55,7 +55,7 @@ def main(warm: int, memory: int) -> dict[str, Any]:
     with app.test_request_context("/"):
         before = rss_mb()
         t0, c0 = time.perf_counter(), time.process_time()
-        pdf = certificates.render_pdf(fields(0))
+        pdf = certificate_pdf.render(fields(0))
         results["cold_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         results["cold_cpu_ms"] = round((time.process_time() - c0) * 1000, 1)
         results["pdf_bytes"] = len(pdf)
@@ -63,7 +63,7 @@ def main(warm: int, memory: int) -> dict[str, Any]:
         times, cpu_times = [], []
         for number in range(1, warm + 1):
             t0, c0 = time.perf_counter(), time.process_time()
-            certificates.render_pdf(fields(number))
+            certificate_pdf.render(fields(number))
             times.append((time.perf_counter() - t0) * 1000)
             cpu_times.append((time.process_time() - c0) * 1000)
         results["warm_renders"] = warm
@@ -77,7 +77,7 @@ def main(warm: int, memory: int) -> dict[str, Any]:
         start_rss = rss_mb()
         samples = [(0, round(start_rss, 1))]
         for number in range(1, memory + 1):
-            certificates.render_pdf(fields(number))
+            certificate_pdf.render(fields(number))
             if number % 100 == 0:
                 samples.append((number, round(rss_mb(), 1)))
         end_rss = rss_mb()

@@ -6,26 +6,19 @@ made; the stored bytes are what every download returns.
 
 from __future__ import annotations
 
-import base64
-import ctypes
-import functools
 import hashlib
-import mimetypes
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-import segno
-from flask import current_app, has_request_context, render_template, request
+from flask import current_app
 from sqlalchemy import bindparam, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from learnapp import learner_progress, names, retention
+from learnapp import certificate_pdf, learner_progress, names, retention
 from learnapp.content import Catalogue
-from learnapp.db import local_date
 from learnapp.models import (
     NOTE_MAX,
     REVOKE_REASONS,
@@ -39,11 +32,6 @@ from learnapp.models import (
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_BITS = 130  # 26 characters of 5 bits: at least 128 random bits
-STATIC_BASE = "https://static.learnapp.invalid/"
-QR_DATA_URI = "data:image/png;base64,"
-# Every QR mask decodes alike; scoring all eight to pick the "best" was a sixth of a render.
-# 4 is the one segno picked most often for our verify addresses.
-QR_MASK = 4
 
 
 class CertificateError(ValueError):
@@ -199,133 +187,6 @@ def recertify_from(certificate: Certificate | None, window_days: int) -> datetim
     return None if certificate is None else certificate.valid_until - timedelta(days=window_days)
 
 
-# --- Rendering ---------------------------------------------------------------------------
-
-_font_config: Any = None
-
-
-def _fonts() -> Any:
-    # One FontConfiguration per worker: a new one per render leaks memory and time.
-    global _font_config
-    if _font_config is None:
-        from weasyprint.text.fonts import FontConfiguration
-
-        _unmap_large_blocks_when_freed()
-        _font_config = FontConfiguration()
-    return _font_config
-
-
-M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter
-LARGE_BLOCK = 1 << 20
-
-
-def _unmap_large_blocks_when_freed() -> None:
-    """Have glibc map each block of 1 MB or more on its own, and unmap it when freed.
-
-    A CJK name makes HarfBuzz subset a 16 MB font, with buffers of several MB. By default
-    glibc raises its threshold once the first such block is freed, so that later ones come
-    from the heap, whose freed memory stays with the process: a worker grew by some 15 MB at
-    a random render and never shrank. Not glibc (musl, macOS): nothing to do."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, LARGE_BLOCK)
-
-
-@functools.lru_cache(maxsize=4)
-def _stylesheet(path: Path, modified_ns: int, page_size: str) -> Any:
-    """The certificate's stylesheet, parsed once per worker and page size (and again when the
-    file changes): parsing it and compiling its selectors was a fifth of every render."""
-    from weasyprint import CSS
-
-    size = "letter" if page_size == "Letter" else "A4"
-    css = f"{path.read_text(encoding='utf-8')}\n@page {{ size: {size} landscape; }}"
-    return CSS(string=css, font_config=_fonts())
-
-
-def _fetcher(static_dir: Path) -> Any:
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    root = static_dir.resolve()
-
-    class StaticOnlyFetcher(URLFetcher):
-        """Serves our own static files and refuses everything else: no file:, no network."""
-
-        def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-            if url.startswith(QR_DATA_URI):  # the QR code we made: no file, no network
-                png = base64.b64decode(url.removeprefix(QR_DATA_URI), validate=True)
-                return URLFetcherResponse(url, png, {"Content-Type": "image/png"})
-            if not url.startswith(STATIC_BASE):
-                raise ValueError(
-                    f"certificate rendering fetches only static files, not {url[:80]!r}"
-                )
-            path = (root / url.removeprefix(STATIC_BASE).split("?")[0].split("#")[0]).resolve()
-            if not path.is_relative_to(root) or not path.is_file():
-                raise ValueError(f"no such static file: {url[:80]!r}")
-            mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": mime})
-
-    return StaticOnlyFetcher(allowed_protocols=("https",), allow_redirects=False)
-
-
-def verification_url(code: str) -> str:
-    base = current_app.config["PUBLIC_URL"]
-    if not base and current_app.config["ENV"] != "production":
-        # Development: wherever the site is being tried out (the CLI: `make run`'s address).
-        base = request.host_url if has_request_context() else "http://127.0.0.1:5000"
-    if not base:
-        raise CertificateError(
-            "Certificates cannot be issued yet: the site's public address (PUBLIC_URL) is not configured."
-        )
-    return f"{base.rstrip('/')}/verify/{code}"
-
-
-def render_pdf(fields: dict[str, Any]) -> bytes:
-    """The certificate as PDF bytes, from templates/certificates/certificate.html."""
-    from weasyprint import HTML
-
-    page_size = current_app.config["CERTIFICATE_PAGE_SIZE"]
-    qr = segno.make(fields["verify_url"], error="m", mask=QR_MASK)
-    html = render_template(
-        "certificates/certificate.html",
-        # A PNG, not inline SVG: WeasyPrint draws an SVG path module by module (a fifth of
-        # the render). Scaled up from one pixel per module, nearest-neighbour: crisp.
-        qr_png=qr.png_data_uri(scale=1, border=0, dark="#1d2327"),
-        **fields,
-    )
-    static_dir = Path(current_app.static_folder)
-    css_path = static_dir / "css" / "certificate.css"
-    stylesheet = _stylesheet(css_path, css_path.stat().st_mtime_ns, page_size)
-    document = HTML(string=html, base_url=STATIC_BASE, url_fetcher=_fetcher(static_dir)).render(
-        stylesheets=[stylesheet], font_config=_fonts()
-    )
-    # The page is made for any name allowed; a name of stranger, wider characters that would
-    # still push the QR code over is refused, not printed on two pages.
-    if len(document.pages) != 1:
-        raise CertificateError(
-            "This name is too wide to print on one certificate page: please shorten it."
-        )
-    return document.write_pdf()
-
-
-def _fields(certificate: Certificate, verify_url: str) -> dict[str, Any]:
-    # Dates as the site's pages show them (TIME_ZONE), so the PDF and the verify page agree.
-    zone = current_app.config["TIME_ZONE"]
-    return {
-        "name": certificate.name,
-        "lesson_title": certificate.lesson_title,
-        "score": certificate.score_percent,
-        "issued_on": local_date(certificate.issued_at, zone),
-        "valid_until": local_date(certificate.valid_until, zone),
-        "organisation": certificate.organisation,
-        "content_version": certificate.content_version,
-        "code": certificate.code,
-        "revision": certificate.revision,
-        "verify_url": verify_url,
-    }
-
-
 # --- Issue, reissue, revoke --------------------------------------------------------------
 
 
@@ -384,14 +245,15 @@ def draft(
         issued_at=now,
         valid_until=add_years(now, config["CERTIFICATE_VALIDITY_YEARS"]),
     )
-    attach_pdf(certificate)
+    _render(certificate)
     return certificate
 
 
-def attach_pdf(certificate: Certificate) -> None:
-    """Render the certificate and set its PDF bytes and their SHA-256."""
-    certificate.pdf = render_pdf(_fields(certificate, verification_url(certificate.code)))
-    certificate.sha256 = hashlib.sha256(certificate.pdf).hexdigest()
+def _render(certificate: Certificate) -> None:
+    try:
+        certificate_pdf.attach(certificate)
+    except certificate_pdf.RenderError as error:
+        raise CertificateError(str(error)) from error
 
 
 def save_issued(session: Session, certificate: Certificate) -> Certificate:
@@ -458,7 +320,7 @@ def reissue(session: Session, certificate: Certificate, name: str, now: datetime
         issued_at=certificate.issued_at,
         valid_until=certificate.valid_until,
     )
-    attach_pdf(revision)
+    _render(revision)
     return revision
 
 

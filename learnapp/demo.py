@@ -15,7 +15,7 @@ from flask import current_app
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from learnapp import accounts, certificates, cohorts, grading, learner_progress
+from learnapp import accounts, certificate_pdf, certificates, cohorts, grading, learner_progress
 from learnapp.attempts import quiz_version, result_columns
 from learnapp.content import Catalogue, Lesson, Question, Quiz
 from learnapp.db import utcnow, vacuum_analyze, writing
@@ -464,7 +464,7 @@ def _certificate(
         certificate.revoked_at = min(now, issued_at + timedelta(hours=rng.uniform(1, 120)))
         certificate.revoked_by_id = revoked_by
         certificate.revoke_reason, certificate.revoke_note = rng.choice(REVOCATIONS)
-    certificates.attach_pdf(certificate)
+    certificate_pdf.attach(certificate)
     return certificate
 
 

@@ -85,6 +85,9 @@ class User(UserMixin, Base):
     session_token: Mapped[str] = mapped_column(String(32), default=new_session_token)
     is_enabled: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The name an instructor or admin corrected this account's certificate to: later
+    # certificates are offered it, until the learner changes their own name.
+    certificate_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
 
     def get_id(self) -> str:
         return session_identity(self.id, self.session_version, self.session_token)
@@ -212,6 +215,10 @@ class Answer(Base):
 # neutral "Revoked by the issuer" is what revocations made before this list say.
 REVOKE_REASONS = ("Issued in error", "Requirements not met", "Revoked by the issuer")
 WITHDRAWN = "Withdrawn at the holder's request"
+# The public reasons for undoing a revocation (reinstating the certificate) and for lifting
+# the certification block a revocation sets: chosen from lists too, for the same reason.
+REINSTATE_REASONS = ("Revoked in error", "Requirements met on review", "Reinstated by the issuer")
+UNBLOCK_REASONS = ("Requirements now met", "Blocked in error", "Lifted by the issuer")
 NOTE_MAX = 500
 
 
@@ -302,6 +309,70 @@ class Certificate(Base):
     # None once withdrawn: the PDF is deleted, its sha256 kept so a copy reads "withdrawn".
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    # The lesson's length when issued, printed as the course's duration (None before 0009).
+    course_minutes: Mapped[int | None]
+
+
+class CertificationBlock(Base):
+    """Set by a revocation: the learner gets no new certificate for the lesson until an
+    instructor or admin who manages the revoked certificate lifts it (certificates.py)."""
+
+    __tablename__ = "certification_blocks"
+    __table_args__ = (
+        CheckConstraint("(lifted_at IS NULL) = (lift_reason IS NULL)", name="lifted_with_reason"),
+        CheckConstraint(
+            f"lift_reason IS NULL OR lift_reason IN {_sql_in(UNBLOCK_REASONS)}",
+            name="public_lift_reason",
+        ),
+        # One block in force per learner and lesson: a second revocation finds it there.
+        Index(
+            "uq_certification_blocks_in_force",
+            "user_id",
+            "lesson",
+            unique=True,
+            sqlite_where=text("lifted_at IS NULL"),
+            postgresql_where=text("lifted_at IS NULL"),
+        ),
+        NEVER_REUSED,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    lesson: Mapped[str] = mapped_column(String(100))
+    # The revoked certificate (its code): who manages it may lift the block.
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    blocked_at: Mapped[datetime]
+    blocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lifted_at: Mapped[datetime | None]
+    lifted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    lift_reason: Mapped[str | None] = mapped_column(String(500))  # public: UNBLOCK_REASONS
+
+
+CERTIFICATE_ACTIONS = ("revoke", "reinstate", "block", "unblock", "reissue", "withdraw")
+
+
+class CertificateEvent(Base):
+    """The audit log of a certificate (by code): each revocation, reinstatement, block,
+    lifted block, reissue and withdrawal, who made it, its public reason and private note.
+    Shown on the certificate's page to those who manage it; never on the public pages."""
+
+    __tablename__ = "certificate_events"
+    __table_args__ = (
+        CheckConstraint(f"action IN {_sql_in(CERTIFICATE_ACTIONS)}", name="action"),
+        NEVER_REUSED,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), index=True)
+    action: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Copied: the log still says who acted once that account is deleted.
+    actor_name: Mapped[str] = mapped_column(String(NAME_MAX))
+    reason: Mapped[str | None] = mapped_column(String(500))  # public
+    note: Mapped[str | None] = mapped_column(String(NOTE_MAX))  # private
+    # For a reissue: the name before and after (the certificate's own fields say the rest).
+    detail: Mapped[str | None] = mapped_column(String(2 * NAME_MAX + 10))
 
 
 class Cohort(Base):

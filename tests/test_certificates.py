@@ -20,7 +20,7 @@ import pytest
 from markupsafe import escape
 from sqlalchemy import select
 
-from learnapp import certificates
+from learnapp import certificate_pdf, certificates
 from learnapp.db import utcnow
 from learnapp.models import Certificate, Cohort
 from tests.conftest import PASSWORD, count_rows, form_errors
@@ -335,7 +335,7 @@ def test_the_pdf_carries_a_qr_code_of_the_verify_address(client, issued, db):
     (image,) = pypdf.PdfReader(io.BytesIO(stored(db, issued.code).pdf)).pages[0].images
     pixels = image.image.convert("L")  # grey levels: the dark colour is far below 128
     expected = segno.make(
-        f"{PUBLIC_URL}/verify/{issued.code}", error="m", mask=certificates.QR_MASK
+        f"{PUBLIC_URL}/verify/{issued.code}", error="m", mask=certificate_pdf.QR_MASK
     )
     rows = [[bool(module) for module in row] for row in expected.matrix]
     assert pixels.size == (len(rows[0]), len(rows))
@@ -430,13 +430,13 @@ def test_markup_in_a_name_is_printed_literally_and_fetches_nothing(
 def test_the_stylesheet_is_parsed_once_per_worker_and_again_when_it_changes(app, tmp_path):
     css = tmp_path / "certificate.css"
     css.write_text(".name { color: black; }")
-    certificates._stylesheet.cache_clear()
-    first = certificates._stylesheet(css, css.stat().st_mtime_ns, "A4")
-    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "A4") is first
-    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "Letter") is not first
+    certificate_pdf._stylesheet.cache_clear()
+    first = certificate_pdf._stylesheet(css, css.stat().st_mtime_ns, "A4")
+    assert certificate_pdf._stylesheet(css, css.stat().st_mtime_ns, "A4") is first
+    assert certificate_pdf._stylesheet(css, css.stat().st_mtime_ns, "Letter") is not first
     css.write_text(".name { color: navy; }")
     os.utime(css, ns=(css.stat().st_atime_ns, css.stat().st_mtime_ns + 1))
-    assert certificates._stylesheet(css, css.stat().st_mtime_ns, "A4") is not first
+    assert certificate_pdf._stylesheet(css, css.stat().st_mtime_ns, "A4") is not first
 
 
 def test_a_worker_unmaps_large_blocks_once_it_renders(app, monkeypatch):
@@ -444,16 +444,16 @@ def test_a_worker_unmaps_large_blocks_once_it_renders(app, monkeypatch):
     some 15 MB at a random render. The first render sets glibc's threshold, once."""
     calls = []
     fake_libc = SimpleNamespace(mallopt=lambda *args: calls.append(args))
-    monkeypatch.setattr(certificates.ctypes, "CDLL", lambda _name: fake_libc)
-    monkeypatch.setattr(certificates, "_font_config", None)
-    certificates._fonts()
-    certificates._fonts()
-    assert calls == [(certificates.M_MMAP_THRESHOLD, 1 << 20)]
+    monkeypatch.setattr(certificate_pdf.ctypes, "CDLL", lambda _name: fake_libc)
+    monkeypatch.setattr(certificate_pdf, "_font_config", None)
+    certificate_pdf._fonts()
+    certificate_pdf._fonts()
+    assert calls == [(certificate_pdf.M_MMAP_THRESHOLD, 1 << 20)]
 
 
 def test_the_renderer_fetches_only_our_static_files(app, sentinel):
     static = Path(app.static_folder)
-    fetcher = certificates._fetcher(static)
+    fetcher = certificate_pdf._fetcher(static)
     refused = [
         "file:///etc/passwd",
         f"http://127.0.0.1:{sentinel.port}/",

@@ -354,10 +354,14 @@ def test_0008_counts_existing_accounts_as_confirmed_and_new_ones_wait(migrated, 
     migrate(migrated, "0008")
     assert "2 existing accounts are counted as having confirmed" in capsys.readouterr().out
     with Session(get_engine(migrated)) as db:
-        rows = {row.id: row for row in db.execute(select(User.__table__))}
+        rows = {
+            row.id: row
+            for row in db.execute(select(User.id, User.email_confirmed_at, User.pending_email))
+        }
         (cy,) = add_users(db, [("Cy", "cy@example.com")])
         db.commit()
-        assert db.get(User, cy).email_confirmed_at is None
+        # Only this column: a later migration's columns are not there yet at 0008.
+        assert db.scalar(select(User.email_confirmed_at).where(User.id == cy)) is None
     for old in (ann, bob):
         assert rows[old].email_confirmed_at >= before and rows[old].pending_email is None
 

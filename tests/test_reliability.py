@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, SessionTransaction
 
-from learnapp import attempts, certificates, create_app, grading
+from learnapp import attempts, certificate_pdf, create_app, grading
 from learnapp.db import get_engine
 from learnapp.models import Answer, Certificate, QuizAttempt, SectionRead, User
 from tests.conftest import CSRFClient, only_on, statements_listened
@@ -149,7 +149,7 @@ def test_a_fault_while_grading_leaves_the_attempt_open_and_empty(
 
 
 def fault_rendering(monkeypatch, app) -> Any:
-    monkeypatch.setattr(certificates, "render_pdf", fail)
+    monkeypatch.setattr(certificate_pdf, "render", fail)
 
 
 def fault_inserting_certificate(monkeypatch, app) -> Any:
