@@ -5,9 +5,11 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app learnapp
 HOST ?= 127.0.0.1
 PORT ?= 5000
-# Debian packages: Pango and fonts for PDF certificates; chromium for browser tests; wrk for make bench.
+# Debian packages: Pango and fonts for PDF certificates; chromium for browser tests; zbarimg and
+# pdftoppm for the tests that scan and look at a rendered certificate; wrk for make bench.
 SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto-core fonts-noto-cjk
 BROWSER_PACKAGES := chromium
+CERTIFICATE_TEST_PACKAGES := zbar-tools poppler-utils
 
 .PHONY: run test lint bench soak check-system clean
 
@@ -44,6 +46,7 @@ PYTEST_ARGS ?= -n auto --maxprocesses 4
 
 test: $(VENV)/.installed check-system
 	@command -v chromium >/dev/null || echo "chromium is missing: browser tests will be skipped (sudo apt-get install $(BROWSER_PACKAGES))"
+	@command -v zbarimg >/dev/null && command -v pdftoppm >/dev/null || echo "zbarimg or pdftoppm is missing: the certificate's QR scan and page layout tests will be skipped (sudo apt-get install $(CERTIFICATE_TEST_PACKAGES))"
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed

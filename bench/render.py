@@ -27,7 +27,7 @@ def rss_mb() -> float:
 
 
 def fields(number: int) -> dict[str, Any]:
-    from learnapp import certificates
+    from learnapp import certificate_pdf, certificates
 
     code = certificates.new_code()
     names = ("Siobhán O'Sullivan", "Nguyễn Thu Hà", "王芳", "محمد حداد", "Γιώργος Οικονόμου")
@@ -37,8 +37,13 @@ def fields(number: int) -> dict[str, Any]:
         "score": 87.5,
         "issued_on": datetime(2025, 1, 15, tzinfo=UTC).date(),
         "valid_until": datetime(2028, 1, 15, tzinfo=UTC).date(),
+        "duration": certificate_pdf.duration_text(65),
         "organisation": "learnapp first-aid training",
-        "content_version": "bench",
+        # A letterhead as full as a deployment's: two lines of address, the default logo.
+        "issuer_address": ["12 Example Street", "Red Valley RV1 2AB"],
+        "issuer_logo": "img/issuer-logo.svg",
+        "signatory": ["For the issuing organisation"],
+        "assessor": None,
         "code": code,
         "revision": 1,
         "verify_url": f"https://learn.example.org/verify/{code}",

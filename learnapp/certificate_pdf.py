@@ -7,7 +7,9 @@ import base64
 import ctypes
 import functools
 import hashlib
+import math
 import mimetypes
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,9 @@ QR_DATA_URI = "data:image/png;base64,"
 # Every QR mask decodes alike; scoring all eight to pick the "best" was a sixth of a render.
 # 4 is the one segno picked most often for our verify addresses.
 QR_MASK = 4
+# The white margin a reader needs around the code, in modules (ISO/IEC 18004): drawn in the
+# image itself, so that no layout change can put text or the frame inside it.
+QR_QUIET_ZONE = 4
 
 
 class RenderError(ValueError):
@@ -118,7 +123,8 @@ def render(fields: dict[str, Any]) -> bytes:
         "certificates/certificate.html",
         # A PNG, not inline SVG: WeasyPrint draws an SVG path module by module (a fifth of
         # the render). Scaled up from one pixel per module, nearest-neighbour: crisp.
-        qr_png=qr.png_data_uri(scale=1, border=0, dark="#1d2327"),
+        qr_png=qr.png_data_uri(scale=1, border=QR_QUIET_ZONE, dark="#1d2327"),
+        page_size="letter" if page_size == "Letter" else "a4",  # the body's class
         **fields,
     )
     static_dir = Path(current_app.static_folder)
@@ -136,17 +142,44 @@ def render(fields: dict[str, Any]) -> bytes:
     return document.write_pdf()
 
 
+def duration_text(minutes: int | None) -> str | None:
+    """A course's length as printed: rounded up to 5 minutes, "45 min", "1 h 05 min", "2 h".
+    None (nothing printed) for an unknown length, as certificates issued before 0009 have."""
+    if minutes is None or minutes <= 0:
+        return None
+    hours, rest = divmod(math.ceil(minutes / 5) * 5, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h {rest:02d} min" if rest else f"{hours} h"
+
+
+def _lines(value: str | Iterable[str] | None) -> list[str]:
+    """Configured text of several lines: one string with newlines, or a list (as JSON in a
+    LEARNAPP_* variable, where a newline is awkward to write)."""
+    if not value:
+        return []
+    raw = value.splitlines() if isinstance(value, str) else value
+    return [line.strip() for line in raw if line.strip()]
+
+
 def fields_of(certificate: Certificate, verify_url: str) -> dict[str, Any]:
     # Dates as the site's pages show them (TIME_ZONE), so the PDF and the verify page agree.
-    zone = current_app.config["TIME_ZONE"]
+    config = current_app.config
+    zone = config["TIME_ZONE"]
     return {
         "name": certificate.name,
         "lesson_title": certificate.lesson_title,
         "score": certificate.score_percent,
+        "duration": duration_text(certificate.course_minutes),
         "issued_on": local_date(certificate.issued_at, zone),
         "valid_until": local_date(certificate.valid_until, zone),
+        # The name as recorded on the certificate; the rest of the letterhead as configured now.
         "organisation": certificate.organisation,
-        "content_version": certificate.content_version,
+        "issuer_address": _lines(config["ISSUER_ADDRESS"]),
+        "issuer_logo": config["ISSUER_LOGO"] or None,
+        "signatory": _lines(config["ISSUER_SIGNATORY"]),
+        # Blended courses (later): the assessor who saw the practical skills signs too.
+        "assessor": None,
         "code": certificate.code,
         "revision": certificate.revision,
         "verify_url": verify_url,

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+STATIC_DIR = ROOT / "learnapp" / "static"  # the only files a certificate may show
 
 DEFAULTS: dict[str, Any] = {
     "ENV": "development",
@@ -87,7 +88,16 @@ DEFAULTS: dict[str, Any] = {
     # per address mailed: no one can use them to flood a mailbox.
     "CONFIRMATION_MAILS": "3 per hour; 10 per day",
     "SITE_NAME": "learnapp",
+    # The issuer of certificates. ORGANISATION is its name, copied onto each certificate at
+    # issue (the verify page shows it). The rest is the PDF's letterhead and signature block,
+    # as configured when a certificate (or a corrected revision) is rendered: the address,
+    # one line per line (a string with newlines, or a JSON list in LEARNAPP_ISSUER_ADDRESS);
+    # the logo, a file under learnapp/static/ ("" for none: the renderer fetches nothing
+    # else); the signatory, printed under the signature line (lines as the address).
     "ORGANISATION": "learnapp first-aid training",
+    "ISSUER_ADDRESS": "",
+    "ISSUER_LOGO": "img/issuer-logo.svg",
+    "ISSUER_SIGNATORY": "For the issuing organisation",
     "PUBLIC_URL": None,
     "TIME_ZONE": "UTC",
     "TRUSTED_HOSTS": None,
@@ -179,7 +189,21 @@ def production_problems(config: Mapping[str, Any]) -> list[str]:
             "it signs sessions and reset links, and every server must share it. Make one with "
             "python3 -c 'import secrets; print(secrets.token_hex(32))'."
         )
+    logo = config.get("ISSUER_LOGO")
+    if logo and not is_static_file(str(logo)):
+        problems.append(
+            f"LEARNAPP_ISSUER_LOGO is {str(logo)[:80]!r}, which is no file under learnapp/static/: "
+            "certificates would print without the logo. Name one there, e.g. img/logo.png, "
+            'or set it to "" for none.'
+        )
     return problems
+
+
+def is_static_file(path: str) -> bool:
+    """Whether `path`, relative to learnapp/static/, names a file there (and not outside)."""
+    root = STATIC_DIR.resolve()
+    target = (root / path).resolve()
+    return target.is_relative_to(root) and target.is_file()
 
 
 def refuse_unsafe_production(config: Mapping[str, Any]) -> None:
