@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 
-from learnapp import certificates
+from learnapp import certificate_pdf, certificates, verification
 from learnapp.db import get_session, utcnow
 from learnapp.forms import VerifyUploadForm
 from learnapp.security import client_address, takes_files, throttle
@@ -30,7 +30,7 @@ def index():
         return render_template(
             "verify/index.html",
             form=VerifyUploadForm(),
-            code_error="That is not a certificate code: a code has 26 letters and digits, like 1A2B-3C4D-…",
+            code_error=f"That is not a certificate code: {verification.CODE_FORMAT}",
         ), 400
     return render_template("verify/index.html", form=VerifyUploadForm())
 
@@ -38,20 +38,11 @@ def index():
 @bp.get("/<code>")
 def show(code):
     canonical = certificates.normalise_code(code)
-    if canonical is None:
-        abort(404)
-    if canonical != code:
+    if canonical is not None and canonical != code:
         return redirect(url_for("verify.show", code=canonical))
-    db = get_session()
-    certificate = certificates.current_revision(db, canonical)
-    if certificate is None:
-        return render_template("verify/show.html", code=canonical, certificate=None), 404
-    status = certificates.status_of(
-        certificate, utcnow(), certificates.renewal_code(db, certificate)
-    )
-    return render_template(
-        "verify/show.html", code=canonical, certificate=certificate, status=status
-    )
+    verdict = verification.verdict_for_code(get_session(), code, utcnow())
+    page = render_template("verify/show.html", code=canonical, typed=code, verdict=verdict)
+    return page, 404 if verdict.kind == "unknown" else 200
 
 
 @bp.post("/upload")
@@ -60,11 +51,9 @@ def upload():
     form = VerifyUploadForm()
     if not form.validate_on_submit():
         return render_template("verify/index.html", form=form), 400
-    db = get_session()
-    certificate = certificates.by_pdf(db, form.pdf.data.read())
-    status = None
-    if certificate is not None:
-        status = certificates.status_of(
-            certificate, utcnow(), certificates.renewal_code(db, certificate)
-        )
-    return render_template("verify/upload.html", certificate=certificate, status=status)
+    verdict = verification.verdict_for_file(
+        get_session(), form.pdf.data.read(), utcnow(), certificate_pdf.verification_url("")
+    )
+    # 200 whatever the verdict, Unknown for a file that is no PDF too: the question was
+    # well asked (the form's own checks answer 400), and this is its answer.
+    return render_template("verify/upload.html", verdict=verdict)
