@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import ColumnElement, and_, delete, func, select
 from sqlalchemy.orm import Session
 
-from learnapp import learner_progress
+from learnapp import learner_progress, retention
 from learnapp.db import insert_ignoring_duplicates, utcnow
 from learnapp.models import NAME_MAX, Certificate, Cohort, Enrolment, Person, QuizAttempt, User
 
@@ -58,7 +58,13 @@ def by_code(session: Session, raw_code: str) -> Cohort | None:
 
 
 def join(session: Session, user: Person, cohort: Cohort) -> bool:
-    """Enrol the learner; True if they were not in the cohort already."""
+    """Enrol the learner; True if they were not in the cohort already.
+
+    A learner who left and joins again keeps the completion records the cohort kept of
+    them: the dashboard shows a member's certificate in their own row and leaves their
+    records out (reports.former_members), so they appear once. Deleting the records instead
+    would lose them: a certificate earned before this joining is not earned in the new
+    enrolment, so leaving again would not copy it back."""
     joined = insert_ignoring_duplicates(
         session, Enrolment, cohort_id=cohort.id, user_id=user.id, joined_at=utcnow()
     )
@@ -68,6 +74,10 @@ def join(session: Session, user: Person, cohort: Cohort) -> bool:
 
 
 def leave(session: Session, user: Person, cohort_id: int) -> bool:
+    """End the learner's membership; the cohort keeps the completion record of what they
+    earned in it (retention.py). True if they were in the cohort."""
+    # Copied before the enrolment goes: it says what was earned in the cohort.
+    retention.keep_for_former_member(session, utcnow(), user.id, retention.LEFT, cohort_id)
     result = session.execute(
         delete(Enrolment).where(Enrolment.cohort_id == cohort_id, Enrolment.user_id == user.id)
     )

@@ -24,6 +24,7 @@ from learnapp.models import (
     Answer,
     Certificate,
     Cohort,
+    CompletionRecord,
     Enrolment,
     LearnerProgress,
     Person,
@@ -430,6 +431,88 @@ def all_learners(session: Session, scope: Scope, now: datetime) -> list[LearnerR
     """Every learner in scope, by name: for the CSV export."""
     rows = session.execute(_ordered(_rows(scope), "name", False), _moments(now))
     return [_row(r, len(scope.lesson.sections)) for r in rows]
+
+
+# --- Former members ----------------------------------------------------------------------
+
+
+class FormerMember(NamedTuple):
+    """A completion record the cohort keeps of someone no longer in it (retention.py)."""
+
+    record_id: int
+    user_id: int | None  # None once the account is deleted
+    name: str  # as certified
+    kept_because: str  # left, deleted, withdrawn (CompletionRecord.KEPT_BECAUSE)
+    score_percent: float
+    code: str
+    issued_at: datetime
+    valid_until: datetime
+    status: str  # the certificate's now: valid, expired, revoked, withdrawn
+    revoked_at: datetime | None
+
+
+def former_members(session: Session, cohort_id: int, now: datetime) -> list[FormerMember]:
+    """The completion records the cohort keeps of people who are not its members now, by
+    name, each with its certificate's status now: one statement, whatever their number.
+
+    A member's records are left out: their own row of the table shows their certificate."""
+    record = CompletionRecord
+    member = (
+        select(Enrolment.id)
+        .where(Enrolment.cohort_id == record.cohort_id, Enrolment.user_id == record.user_id)
+        .exists()
+    )
+    current = and_(Certificate.code == record.code, Certificate.superseded_at.is_(None))
+    rows = session.execute(
+        select(
+            record.id.label("record_id"),
+            record.user_id,
+            record.name,
+            record.kept_because,
+            record.score_percent,
+            record.code,
+            record.issued_at,
+            record.valid_until,
+            record.revoked_at.label("kept_revoked_at"),
+            Certificate.id.label("certificate_id"),
+            Certificate.revoked_at,
+            Certificate.withdrawn_at,
+        )
+        .outerjoin(Certificate, current)
+        .where(record.cohort_id == cohort_id, ~member)
+        .order_by(func.lower(record.name), record.id)
+    )
+    return [_former(row, now) for row in rows]
+
+
+def _former(row: Any, now: datetime) -> FormerMember:
+    # The certificate's row says what became of it since the record was copied (revoked,
+    # reinstated, withdrawn); the record's copy stands in if that row cannot be found.
+    revoked_at = row.kept_revoked_at if row.certificate_id is None else row.revoked_at
+    if row.withdrawn_at is not None or row.kept_because == "withdrawn":
+        status = "withdrawn"
+    elif revoked_at is not None:
+        status = "revoked"
+    else:
+        status = "valid" if row.valid_until > now else "expired"
+    return FormerMember(
+        record_id=row.record_id,
+        user_id=row.user_id,
+        name=row.name,
+        kept_because=row.kept_because,
+        score_percent=row.score_percent,
+        code=row.code,
+        issued_at=row.issued_at,
+        valid_until=row.valid_until,
+        status=status,
+        revoked_at=revoked_at,
+    )
+
+
+def people(former: Sequence[FormerMember]) -> int:
+    """How many people the records are of: one per account, and one per record once the
+    account is deleted (a deleted account's two certificates count twice)."""
+    return len({("user", r.user_id) if r.user_id else ("record", r.record_id) for r in former})
 
 
 # --- A learner's timeline ----------------------------------------------------------------

@@ -1,26 +1,50 @@
-"""Retention: the completion records a cohort keeps once a learner's account is deleted or a
-certificate withdrawn at the holder's request, and their purge after the kept period."""
+"""Retention: the completion records a cohort keeps once a learner leaves it, deletes their
+account or has a certificate withdrawn at their request, and their purge after the kept
+period."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, literal, select, update
 from sqlalchemy.orm import Session
 
-from learnapp.cohorts import earned_in_cohort
+from learnapp import cohorts
+from learnapp.db import UTCDateTime, dialect_insert
 from learnapp.models import Certificate, Cohort, CompletionRecord, Enrolment
 
+# Why a record is kept (CompletionRecord.KEPT_BECAUSE).
+LEFT, DELETED, WITHDRAWN = "left", "deleted", "withdrawn"
 
-def keep_records(session: Session, now: datetime, *which: Any) -> int:
+_COPIED = (
+    "cohort_id",
+    "user_id",
+    "joined_at",
+    "code",
+    "name",
+    "lesson_title",
+    "score_percent",
+    "issued_at",
+    "valid_until",
+    "revoked_at",
+    "kept_because",
+    "recorded_at",
+)
+
+
+def keep_records(session: Session, now: datetime, *which: Any, because: str = WITHDRAWN) -> int:
     """Copy the certificates matching `which` (current revisions, not yet withdrawn) as
-    completion records into each cohort they were earned in, once; how many were new.
+    completion records, kept `because`, into each cohort they were earned in, once; how many
+    were new. `which` may name certificates and enrolments.
 
-    Called before the account or the certificate's personal fields go."""
-    rows = session.execute(
+    Called before the enrolment, the account or the certificate's personal fields go. A
+    withdrawn certificate is not copied again: its name is gone, and a record kept before
+    the withdrawal holds it for the kept period already."""
+    copied = (
         select(
             Enrolment.cohort_id,
+            Enrolment.user_id,
             Enrolment.joined_at,
             Certificate.code,
             Certificate.name,
@@ -29,35 +53,53 @@ def keep_records(session: Session, now: datetime, *which: Any) -> int:
             Certificate.issued_at,
             Certificate.valid_until,
             Certificate.revoked_at,
+            literal(because),
+            literal(now, UTCDateTime()),
         )
         .select_from(Certificate)
         .join(Enrolment, Enrolment.user_id == Certificate.user_id)
         .join(Cohort, Cohort.id == Enrolment.cohort_id)
         .where(
-            earned_in_cohort(),
+            cohorts.earned_in_cohort(),
             Certificate.superseded_at.is_(None),
             Certificate.withdrawn_at.is_(None),
             *which,
         )
-    ).all()
-    if not rows:
-        return 0
-    kept = {
-        tuple(kept_row)
-        for kept_row in session.execute(
-            select(CompletionRecord.cohort_id, CompletionRecord.code).where(
-                CompletionRecord.code.in_({row.code for row in rows})
-            )
+    )
+    # One statement, and a record already kept (by an earlier leaving, or by a withdrawal
+    # or a leaving committed meanwhile) is left as it is rather than failing the request.
+    statement = (
+        dialect_insert(session, CompletionRecord)
+        .from_select(_COPIED, copied)
+        .on_conflict_do_nothing(index_elements=["cohort_id", "code"])
+        .returning(CompletionRecord.id)
+    )
+    return len(session.execute(statement).all())
+
+
+def keep_for_former_member(
+    session: Session, now: datetime, user_id: int, because: str, cohort_id: int | None = None
+) -> int:
+    """Before the learner's enrolment in the cohort (every enrolment, without `cohort_id`)
+    ends, as they leave (LEFT) or delete the account (DELETED): keep the records of what they
+    earned there, and mark every record those cohorts keep of them as kept `because`, since
+    that is now why (not an earlier withdrawal, nor a leaving before they joined again); how
+    many records were new."""
+    enrolments = [Enrolment.user_id == user_id]
+    if cohort_id is not None:
+        enrolments.append(Enrolment.cohort_id == cohort_id)
+    kept = keep_records(session, now, *enrolments, because=because)
+    session.execute(
+        update(CompletionRecord)
+        .where(
+            CompletionRecord.user_id == user_id,
+            CompletionRecord.cohort_id.in_(select(Enrolment.cohort_id).where(*enrolments)),
+            CompletionRecord.kept_because != because,
         )
-    }
-    new = [
-        CompletionRecord(**row._asdict(), recorded_at=now)
-        for row in rows
-        if (row.cohort_id, row.code) not in kept
-    ]
-    session.add_all(new)
-    session.flush()
-    return len(new)
+        .values(kept_because=because)
+        .execution_options(synchronize_session=False)
+    )
+    return kept
 
 
 def cohort_records(session: Session, cohort_id: int) -> list[CompletionRecord]:

@@ -22,6 +22,7 @@ from learnapp.db import Base, utcnow
 from learnapp.models import (
     Certificate,
     Cohort,
+    CompletionRecord,
     Enrolment,
     QuizAttempt,
     QuizVersion,
@@ -184,6 +185,21 @@ def learner_names(html: str) -> list[str]:
 
 def row_of(html: str, name: str) -> str:
     return next(row for row in html.split("<tr>") if f">{name}</a>" in row)
+
+
+def cells(row: str) -> list[str]:
+    """A table row's cells as text."""
+    found = re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+    return [" ".join(re.sub(r"<[^>]+>", " ", cell).split()) for cell in found]
+
+
+def former_members(html: str) -> list[list[str]]:
+    """The dashboard's "Former members" table, a list of cells per row (none: [])."""
+    section = html.split('<h2 id="former-members">')[1]
+    if "<tbody>" not in section:
+        return []
+    body = section.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return [cells(row) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
 
 
 # --- Access ------------------------------------------------------------------------------
@@ -593,12 +609,13 @@ def test_csv_has_a_row_per_learner_and_a_column_per_section(teacher, arranged):
         "Certificate code",
         "Certificate issued",
         "Certificate expires",
+        "Status",
     ]
     by_name = {row[0]: row for row in rows}
     assert list(by_name) == NAMES and len(rows) == len(NAMES)
     assert by_name["Bob Reader"] == [
         "Bob Reader", "bob@example.com", "3", *["yes"] * 3, *["no"] * 4,
-        "0", "", "no", "", "", "",
+        "0", "", "no", "", "", "", "member",
     ]  # fmt: skip
     fay = by_name["Fay Certified"]
     assert fay[10:14] == ["1", "100", "yes", arranged.fay_code]
@@ -623,6 +640,142 @@ def test_csv_defuses_formulas_and_keeps_accents(app, db, create_user, name, cell
     response = logged_in(app, "teach@example.com").get(f"/instructor/cohorts/{cohort}/export.csv")
     _header, row = csv_rows(response)
     assert row[0] == cell
+
+
+# --- Former members' completion records ----------------------------------------------------
+
+
+def add_record(db: Any, cohort_id: int, name: str, kept_because: str, **values: Any) -> str:
+    """A completion record the cohort keeps, as retention.keep_records writes one; its code."""
+    now = utcnow()
+    code = values.pop("code", None) or secrets.token_hex(8).upper()
+    db.execute(
+        insert(CompletionRecord),
+        {
+            "cohort_id": cohort_id,
+            "code": code,
+            "name": name,
+            "lesson_title": "Spinal muscle spasm",
+            "score_percent": 90.0,
+            "joined_at": now - 60 * DAY,
+            "issued_at": now - 50 * DAY,
+            "valid_until": now + 1000 * DAY,
+            "recorded_at": now - DAY,
+            "kept_because": kept_because,
+            **values,
+        },
+    )
+    return code
+
+
+@pytest.fixture
+def former(app, db, arranged) -> SimpleNamespace:
+    """The arranged cohort keeps four records: of an account deleted, of a learner who left
+    (the certificate since revoked), of one who left with a certificate now expired, and of a
+    certificate withdrawn before its holder left (as migration 0010 marks those it cannot
+    tell apart); and one of Fay's, a member, withdrawn while in the cohort."""
+    now = utcnow()
+    (leo,) = add_users(db, [("Leo Left", "leo@example.com")])
+    codes = {
+        "Zed Deleted": add_record(db, arranged.cohort, "Zed Deleted", "deleted"),
+        "Leo Left": add_record(db, arranged.cohort, "Leo Left", "left", user_id=leo),
+        "Old Expired": add_record(
+            db, arranged.cohort, "Old Expired", "left", valid_until=now - 10 * DAY
+        ),
+        "Wyn Withdrawn": add_record(db, arranged.cohort, "Wyn Withdrawn", "withdrawn"),
+    }
+    db.execute(
+        insert(Certificate),
+        [
+            certificate(
+                leo, now - 50 * DAY, now + 1000 * DAY, code=codes["Leo Left"], revoked_at=now - DAY
+            )
+        ],
+    )
+    fay = arranged.ids["Fay Certified"]
+    add_record(
+        db, arranged.cohort, "Fay Certified", "withdrawn", user_id=fay, code=arranged.fay_code
+    )
+    db.commit()
+    return SimpleNamespace(codes=codes)
+
+
+def test_the_dashboard_lists_former_members_below_the_members(teacher, arranged, former):
+    html = teacher.get(arranged.url).text
+    assert learner_names(html) == NAMES  # Fay once, as a member
+    assert html.index('id="learners"') < html.index('id="former-members"')
+    assert "4 former members completed" in html
+    rows = former_members(html)
+    assert [row[:2] for row in rows] == [
+        ["Leo Left", "Left the cohort"],
+        ["Old Expired", "Left the cohort"],
+        ["Wyn Withdrawn", "Certificate withdrawn"],
+        ["Zed Deleted", "Account deleted"],
+    ]
+    by_name = {row[0]: row for row in rows}
+    assert by_name["Zed Deleted"][2:4] == ["90%", former.codes["Zed Deleted"]]
+    assert by_name["Zed Deleted"][-1] == "Valid"
+    assert by_name["Leo Left"][-1].startswith("Revoked")  # as the certificate is now
+    assert by_name["Old Expired"][-1] == "Expired"
+    summary = dict(re.findall(r"<dt>([^<]+)</dt><dd>(\d+)</dd>", html))
+    assert summary["Enrolled"] == "11" and summary["Certified"] == "2"
+
+
+def test_the_csv_lists_former_members_after_the_members(teacher, arranged, former):
+    header, *rows = csv_rows(teacher.get(f"{arranged.url}/export.csv"))
+    assert [row[0] for row in rows] == [
+        *NAMES,
+        "Leo Left",
+        "Old Expired",
+        "Wyn Withdrawn",
+        "Zed Deleted",
+    ]
+    statuses = {row[0]: row[-1] for row in rows}
+    assert statuses["Fay Certified"] == "member" and statuses["Leo Left"] == "left"
+    assert (statuses["Wyn Withdrawn"], statuses["Zed Deleted"]) == ("withdrawn", "deleted")
+    zed = rows[-1]
+    assert len(zed) == len(header)
+    assert zed[1:3] == ["", ""] and zed[-6:-1] == [
+        "90",
+        "yes",
+        former.codes["Zed Deleted"],
+        *zed[-3:-1],
+    ]
+
+
+def test_a_cohort_without_former_members_says_so(teacher, arranged):
+    html = teacher.get(arranged.url).text
+    assert former_members(html) == [] and "former members completed" not in html
+    assert "No former member" in html
+
+
+@pytest.mark.parametrize(
+    ("name", "cell"),
+    [('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'), ("@SUM(A1)", "'@SUM(A1)")],
+)
+def test_csv_defuses_formulas_in_former_members_records(app, db, create_user, name, cell):
+    teacher = create_user(email="teach@example.com", role="instructor")
+    cohort = add_cohort(db, teacher.id)
+    add_record(db, cohort, name, "left", code="-1+2")
+    db.commit()
+    response = logged_in(app, "teach@example.com").get(f"/instructor/cohorts/{cohort}/export.csv")
+    _header, row = csv_rows(response)
+    assert (row[0], row[-4]) == (cell, "'-1+2")
+
+
+def test_former_members_cost_one_statement_however_many(app, db, teacher, arranged):
+    def statements() -> int:
+        seen: list[str] = []
+        with statements_listened(app, lambda _c, _k, statement, *_a: seen.append(statement)):
+            assert teacher.get(arranged.url).status_code == 200
+        return len(seen)
+
+    statements()  # the overview is counted, then cached
+    before = statements()
+    for n in range(30):
+        add_record(db, arranged.cohort, f"Former {n:02d}", "left")
+    db.commit()
+    assert statements() == before
 
 
 # --- Reading never writes ----------------------------------------------------------------
@@ -692,4 +845,4 @@ def test_pages_show_times_in_the_configured_zone(vancouver):
 @pytest.mark.parametrize("app_config", [{"TIME_ZONE": "America/Vancouver"}], indirect=True)
 def test_csv_dates_are_in_the_configured_zone(vancouver):
     _header, row = csv_rows(vancouver.client.get(f"{vancouver.url}/export.csv"))
-    assert row[-3:] == ["VALCODE", "2024-06-30", "2029-12-31"]
+    assert row[-4:] == ["VALCODE", "2024-06-30", "2029-12-31", "member"]

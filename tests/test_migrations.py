@@ -1,5 +1,5 @@
-"""Alembic migrations: they build the schema the models describe, and 0003 fills
-learner_progress from the activity a deployment already holds."""
+"""Alembic migrations: they build the schema the models describe, and each one that moves
+data (0003 fills learner_progress, 0005, 0006, 0008, 0010) keeps what a deployment holds."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import (
     Boolean,
+    Float,
     Integer,
     MetaData,
     String,
@@ -399,3 +400,91 @@ def test_0007_makes_the_outbox_whose_constraints_refuse_what_the_worker_cannot_r
     with get_engine(migrated).connect() as connection:
         assert not inspect(connection).has_table("outbox")
     migrate(migrated, "head")
+
+
+# `completion_records` as migration 0006 made it (0010 adds kept_because and user_id).
+COMPLETION_RECORDS_BEFORE_0010 = table(
+    "completion_records",
+    column("cohort_id", Integer),
+    column("code", String),
+    column("name", String),
+    column("lesson_title", String),
+    column("score_percent", Float),
+    column("joined_at", UTCDateTime()),
+    column("issued_at", UTCDateTime()),
+    column("valid_until", UTCDateTime()),
+    column("revoked_at", UTCDateTime()),
+    column("recorded_at", UTCDateTime()),
+)
+
+
+def test_0010_tells_why_each_record_is_kept_and_whose_it_is(migrated):
+    """Before 0010 a record was kept for a deleted account or a withdrawn certificate: its
+    certificate, withdrawn or not, tells which, and names the holder if the account exists."""
+    from sqlalchemy.exc import IntegrityError
+
+    from learnapp.models import WITHDRAWN, CompletionRecord, User
+    from tests.test_instructor import add_cohort, add_users
+
+    migrate(migrated, "0009")
+    now = utcnow()
+    with Session(get_engine(migrated)) as db:
+        teacher, ann = add_users(db, [("Tess", "tess@example.com"), ("Ann", "ann@example.com")])
+        cohort = add_cohort(db, teacher)
+        withdrawn = {
+            **certificate(ann, now - 9 * DAY, now + 900 * DAY, code="WITHDRAWN"),
+            "name": "",
+            "pdf": None,
+            "withdrawn_at": now - DAY,
+            "revoked_at": now - DAY,
+            "revoke_reason": WITHDRAWN,
+        }
+        deleted = certificate(None, now - 9 * DAY, now + 900 * DAY, code="DELETED")
+        db.execute(insert(Certificate), [withdrawn, deleted])
+        record = {
+            "cohort_id": cohort,
+            "name": "Ann Example",
+            "lesson_title": "Spinal muscle spasm",
+            "score_percent": 90.0,
+            "joined_at": now - 10 * DAY,
+            "issued_at": now - 9 * DAY,
+            "valid_until": now + 900 * DAY,
+            "recorded_at": now - DAY,
+        }
+        db.execute(
+            insert(COMPLETION_RECORDS_BEFORE_0010),
+            [{**record, "code": "WITHDRAWN"}, {**record, "code": "DELETED"}],
+        )
+        db.commit()
+
+    migrate(migrated, "0010")
+
+    def kept() -> dict[str, tuple[str, int | None]]:
+        with Session(get_engine(migrated)) as db:
+            rows = db.execute(
+                select(
+                    CompletionRecord.code, CompletionRecord.kept_because, CompletionRecord.user_id
+                )
+            )
+            return {code: (because, user_id) for code, because, user_id in rows}
+
+    assert kept() == {"WITHDRAWN": ("withdrawn", ann), "DELETED": ("deleted", None)}
+    with Session(get_engine(migrated)) as db:
+        with pytest.raises(IntegrityError):
+            db.execute(
+                insert(CompletionRecord),
+                {**record, "code": "OTHER", "kept_because": "moved"},
+            )
+        db.rollback()
+        with pytest.raises(IntegrityError):  # a reason is always given
+            db.execute(insert(CompletionRecord), {**record, "code": "OTHER", "kept_because": None})
+        db.rollback()
+        db.execute(delete(User).where(User.id == ann))
+        db.commit()
+    assert kept() == {"WITHDRAWN": ("withdrawn", None), "DELETED": ("deleted", None)}
+
+    migrate(migrated, "0009", down=True)
+    with Session(get_engine(migrated)) as db:
+        assert db.scalar(select(func.count()).select_from(COMPLETION_RECORDS_BEFORE_0010)) == 2
+    migrate(migrated, "head")
+    assert kept() == {"WITHDRAWN": ("withdrawn", None), "DELETED": ("deleted", None)}

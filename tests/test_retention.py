@@ -1,5 +1,6 @@
-"""Retention and deletion on request: what a cohort keeps of a deleted account's certificates
-and for how long, the admin's withdrawal of a certificate at its holder's request, the purge,
+"""Retention and deletion on request: what a cohort keeps of the certificates of learners who
+left it or deleted their account, where its instructor sees them (dashboard, CSV) and for how
+long, the admin's withdrawal of a certificate at its holder's request, the purge,
 and what the privacy notice and the join page promise."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from learnapp.db import utcnow
 from learnapp.models import WITHDRAWN, Certificate, Cohort, CompletionRecord
 from tests.conftest import PASSWORD, count_rows
 from tests.test_certificates import issue, login, stored, upload, written_day
+from tests.test_instructor import csv_rows, former_members, learner_names, row_of
 from tests.test_quizzes import LESSON, flashes
 
 PUBLIC_WITHDRAWN = str(escape(WITHDRAWN))  # as the pages write it: the apostrophe escaped
@@ -42,9 +44,11 @@ def cohort(app, client, learner, create_user, db) -> SimpleNamespace:
     assert client.post("/cohorts/join", data={"code": join_code}).status_code == 302
     return SimpleNamespace(
         id=cohort_id,
+        join_code=join_code,
         teacher=teacher_client,
         admin=login(app, "admin@example.com"),
         records=f"/instructor/cohorts/{cohort_id}/records",
+        dashboard=f"/instructor/cohorts/{cohort_id}",
     )
 
 
@@ -56,6 +60,166 @@ def delete_account(client) -> None:
 def records(db) -> list[CompletionRecord]:
     db.rollback()
     return list(db.scalars(select(CompletionRecord).order_by(CompletionRecord.id)))
+
+
+def leave(client, cohort) -> None:
+    response = client.post(f"/cohorts/{cohort.id}/leave", follow_redirects=True)
+    assert response.status_code == 200
+    assert any(f.startswith("You left the cohort.") for f in flashes(response.text))
+
+
+def exported(cohort) -> dict[str, list[str]]:
+    """The cohort's CSV as rows by name; the header under "Name"."""
+    rows = csv_rows(cohort.teacher.get(f"{cohort.dashboard}/export.csv"))
+    return {row[0]: row for row in rows}
+
+
+def kept_row(certificate: Certificate, marked: str, status: str = "Valid") -> list[str]:
+    """A row of the dashboard's former members, as the certificate was issued."""
+    return [
+        certificate.name,
+        marked,
+        f"{certificate.score_percent:g}%",
+        certificate.code,
+        written_day(certificate.issued_at),
+        written_day(certificate.valid_until),
+        status,
+    ]
+
+
+def kept_csv_row(certificate: Certificate, status: str, sections: int) -> list[str]:
+    day = certificate.issued_at.date().isoformat()
+    until = certificate.valid_until.date().isoformat()
+    nothing_known = ["", "", *[""] * sections, ""]  # e-mail, reads, attempts
+    return [certificate.name, *nothing_known, "100", "yes", certificate.code, day, until, status]
+
+
+# --- Former members: on the dashboard and in the CSV (issue 20, item 5) -------------------
+
+
+def test_a_learner_who_leaves_stays_on_the_dashboard_and_in_the_csv_as_a_former_member(
+    client, learner, cohort, db, catalogue
+):
+    code = issue(client, db, catalogue, name="Ada M. Learner")
+    certificate = stored(db, code)
+    before = cohort.teacher.get(cohort.dashboard).text
+    assert learner_names(before) == ["Ada Learner"] and former_members(before) == []
+    assert exported(cohort)["Ada Learner"][-1] == "member"
+
+    leave(client, cohort)
+
+    (record,) = records(db)
+    assert (record.kept_because, record.user_id, record.name) == (
+        "left",
+        learner.id,
+        "Ada M. Learner",
+    )
+    html = cohort.teacher.get(cohort.dashboard).text
+    assert learner_names(html) == []
+    assert "<dt>Enrolled</dt><dd>0</dd>" in html  # the counts stay about current members
+    assert "1 former member completed" in html
+    assert former_members(html) == [kept_row(certificate, "Left the cohort")]
+    rows = exported(cohort)
+    assert rows["Name"][-1] == "Status"
+    sections = len(catalogue.lessons[LESSON].sections)
+    assert rows["Ada M. Learner"] == kept_csv_row(certificate, "left", sections)
+    assert "Ada Learner" not in rows and "learner@example.com" not in str(rows)
+    # the certificate itself is untouched, and the learner's own pages no longer list the cohort
+    assert "This certificate is genuine and valid." in client.get(f"/verify/{code}").text
+    assert "You are not in any cohort." in client.get("/cohorts/").text
+
+
+def test_a_deleted_account_stays_on_the_dashboard_and_in_the_csv_marked_deleted(
+    client, learner, cohort, db, catalogue
+):
+    code = issue(client, db, catalogue)
+    certificate = stored(db, code)
+    delete_account(client)
+
+    (record,) = records(db)
+    assert (record.kept_because, record.user_id) == ("deleted", None)
+    html = cohort.teacher.get(cohort.dashboard).text
+    assert learner_names(html) == [] and "1 former member completed" in html
+    assert former_members(html) == [kept_row(certificate, "Account deleted")]
+    sections = len(catalogue.lessons[LESSON].sections)
+    assert exported(cohort)["Ada Learner"] == kept_csv_row(certificate, "deleted", sections)
+
+
+def test_a_learner_who_left_and_rejoins_is_a_member_again_not_twice(
+    client, learner, cohort, db, catalogue
+):
+    code = issue(client, db, catalogue)
+    leave(client, cohort)
+    assert client.post("/cohorts/join", data={"code": cohort.join_code}).status_code == 302
+
+    html = cohort.teacher.get(cohort.dashboard).text
+    assert learner_names(html) == ["Ada Learner"] and former_members(html) == []
+    assert "former member completed" not in html
+    assert "Valid" in row_of(html, "Ada Learner")  # the member's row shows the certificate
+    rows = exported(cohort)
+    assert len(rows) == 2 and rows["Ada Learner"][-1] == "member"
+    # Kept meanwhile: earned before this membership, it would be lost by leaving again.
+    leave(client, cohort)
+    assert [r.code for r in records(db)] == [code]
+    assert [row[0] for row in former_members(cohort.teacher.get(cohort.dashboard).text)] == [
+        "Ada Learner"
+    ]
+    # and an account deleted while back in the cohort is marked so
+    client.post("/cohorts/join", data={"code": cohort.join_code})
+    delete_account(client)
+    (record,) = records(db)
+    assert (record.kept_because, record.user_id) == ("deleted", None)
+
+
+def test_a_certificate_withdrawn_while_a_member_shows_once_and_then_as_left(
+    client, learner, cohort, withdrawable, db, catalogue
+):
+    code = withdrawable.code
+    withdraw(cohort.admin, code)
+    html = cohort.teacher.get(cohort.dashboard).text
+    # still a member: their own row says the certificate is revoked, and nothing else does
+    assert learner_names(html) == ["Ada Learner"] and former_members(html) == []
+    assert "Revoked" in html
+    (record,) = records(db)
+    assert (record.kept_because, record.name) == ("withdrawn", "Ada Lovelace")
+    assert "Ada Lovelace" in cohort.teacher.get(cohort.records).text
+
+    leave(client, cohort)
+    (record,) = records(db)
+    assert record.kept_because == "left"
+    (row,) = former_members(cohort.teacher.get(cohort.dashboard).text)
+    assert row[:2] == ["Ada Lovelace", "Left the cohort"] and row[-1] == "Withdrawn"
+    assert exported(cohort)["Ada Lovelace"][-1] == "left"
+    # no name comes back to a withdrawn certificate, and leaving copies nothing more
+    assert stored(db, code).name == ""
+    assert len(records(db)) == 1
+
+
+def test_a_revocation_after_leaving_shows_on_the_dashboard(client, learner, cohort, db, catalogue):
+    code = issue(client, db, catalogue)
+    leave(client, cohort)
+    revoked = cohort.admin.post(
+        f"/certificates/{code}/revoke", data={"reason": "Issued in error", "confirmed": "yes"}
+    )
+    assert revoked.status_code == 302
+    (row,) = former_members(cohort.teacher.get(cohort.dashboard).text)
+    assert row[1:2] == ["Left the cohort"] and row[-1].startswith("Revoked")
+
+
+def test_what_a_cohort_did_not_see_earned_is_not_kept_when_leaving(
+    app, client, learner, create_user, db, catalogue
+):
+    issue(client, db, catalogue)  # before joining
+    teacher = create_user(email="teach@example.com", role="instructor")
+    created = login(app, teacher.email).post(
+        "/instructor/cohorts",
+        data={"name": "Later class", "session_date": "2025-03-04", "lesson": LESSON},
+    )
+    db.rollback()
+    cohort_id = int(created.location.rsplit("/", 1)[-1])
+    client.post("/cohorts/join", data={"code": db.get(Cohort, cohort_id).join_code})
+    assert client.post(f"/cohorts/{cohort_id}/leave").status_code == 302
+    assert records(db) == []
 
 
 def test_a_deleted_accounts_cohort_keeps_its_completion_record(client, cohort, db, catalogue):
@@ -154,7 +318,7 @@ def test_an_admin_finds_a_certificate_and_withdraws_it_at_the_holders_request(
     assert "Ada" not in verify and "Spinal muscle spasm" not in verify
     for pdf in withdrawable.pdfs:  # a copy shown later reads as withdrawn, and says no more
         page = upload(public, pdf).text
-        assert "Authentic certificate" in page and PUBLIC_WITHDRAWN in page
+        assert "<h1>Withdrawn</h1>" in page and PUBLIC_WITHDRAWN in page
         assert "Ada" not in page
     assert client.get(f"/certificates/{code}/pdf").status_code == 404
     holder = client.get(f"/certificates/{code}").text
@@ -173,7 +337,9 @@ def test_an_admin_finds_a_certificate_and_withdraws_it_at_the_holders_request(
 
 def test_a_revoked_certificate_withdrawn_keeps_its_revocation(cohort, withdrawable, db):
     code = withdrawable.code
-    cohort.teacher.post(f"/certificates/{code}/revoke", data={"reason": "Issued in error"})
+    cohort.teacher.post(
+        f"/certificates/{code}/revoke", data={"reason": "Issued in error", "confirmed": "yes"}
+    )
     withdraw(cohort.admin, code)
     certificate = stored(db, code)
     assert certificate.withdrawn_at is not None and certificate.pdf is None
@@ -231,6 +397,7 @@ def test_the_privacy_notice_states_who_sees_what_and_for_how_long(app, client):
         "completion record",
         "365 days after the certificate",
         "never the private note",
+        "Leaving a cohort is the same for that cohort",
         PUBLIC_WITHDRAWN,
     ):
         assert promise in page, promise

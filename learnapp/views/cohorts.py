@@ -85,5 +85,9 @@ def leave(cohort_id):
         left = cohorts.leave(db, current_user, cohort_id)
     if not left:
         abort(404)
-    flash("You left the cohort. Its instructors no longer see your progress.", "success")
+    flash(
+        "You left the cohort. Its instructors no longer see your progress; they keep the"
+        " completion record of any certificate you earned in it.",
+        "success",
+    )
     return redirect(url_for("cohorts.mine"))

@@ -138,6 +138,7 @@ def dashboard(cohort_id):
         page=request.args.get("page", 1, type=page_number),
         per_page=current_app.config["DASHBOARD_PAGE_SIZE"],
     )
+    former = reports.former_members(db, cohort.id, now)
     return render_template(
         "instructor/dashboard.html",
         cohort=cohort,
@@ -155,6 +156,8 @@ def dashboard(cohort_id):
         now=now,
         join_url=url_for("cohorts.confirm", code=cohort.join_code, _external=True),
         learner_row=_learner_row,
+        former=former,
+        former_people=reports.people(former),
     )
 
 
@@ -181,8 +184,8 @@ def learner(cohort_id, user_id):
 
 @bp.get("/cohorts/<id:cohort_id>/records")
 def records(cohort_id):
-    """What the cohort keeps of certificates whose holder deleted the account or asked for
-    the certificate's deletion, until the end of their retention period."""
+    """Every completion record the cohort keeps (of former members, and of certificates
+    withdrawn while their holder is a member), each with the end of its retention period."""
     cohort = _cohort_or_404(cohort_id)
     kept_days = current_app.config["COMPLETION_RECORDS_KEPT_DAYS"]
     return render_template(
@@ -245,7 +248,9 @@ def _cell(value: object) -> str:
 def export(cohort_id):
     cohort = _cohort_or_404(cohort_id)
     scope = _scope(cohort)
-    rows = reports.all_learners(get_session(), scope, utcnow())
+    db, now = get_session(), utcnow()
+    rows = reports.all_learners(db, scope, now)
+    former = reports.former_members(db, cohort.id, now)
     causes = scope.lesson.sections
     zone = current_app.config["TIME_ZONE"]
     out = io.StringIO()
@@ -264,6 +269,8 @@ def export(cohort_id):
             "Certificate code",
             "Certificate issued",
             "Certificate expires",
+            # member, or why a former member's record is kept: left, deleted, withdrawn
+            "Status",
         ]
     )
     for row in rows:
@@ -285,6 +292,25 @@ def export(cohort_id):
                     local_date(row.certificate_valid_until, zone).isoformat()
                     if row.certificate_valid_until
                     else "",
+                    "member",
+                )
+            ]
+        )
+    # A former member's record: no e-mail, reading or attempts are kept, only the result.
+    unknown = ["", "", *[""] * len(causes), ""]
+    for record in former:
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    record.name,
+                    *unknown,
+                    f"{record.score_percent:g}",
+                    "yes",
+                    record.code,
+                    local_date(record.issued_at, zone).isoformat(),
+                    local_date(record.valid_until, zone).isoformat(),
+                    record.kept_because,
                 )
             ]
         )
