@@ -202,6 +202,9 @@ def _valid_name(name: str) -> str:
 
 def change_name(user: User, name: str) -> None:
     user.name = _valid_name(name)
+    # The learner's own choice now: a name an instructor corrected their certificate to is
+    # no longer offered for later ones.
+    user.certificate_name = None
 
 
 def _storable(email: str) -> str:
@@ -521,6 +524,6 @@ def delete_account(session: Session, user: User) -> None:
     learner_progress.lock(session, user.id)
     learner_progress.touch_cohorts(session, Cohort.id.in_(learner_progress.cohorts_of([user.id])))
     # Copied before the enrolments go: they say which cohort each certificate was earned in.
-    retention.keep_records(session, utcnow(), Certificate.user_id == user.id)
+    retention.keep_for_former_member(session, utcnow(), user.id, retention.DELETED)
     session.delete(user)
     session.flush()

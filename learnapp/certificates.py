@@ -13,20 +13,26 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from learnapp import certificate_pdf, learner_progress, names, retention
 from learnapp.content import Catalogue
+from learnapp.db import insert_ignoring_duplicates
 from learnapp.models import (
     NOTE_MAX,
+    REINSTATE_REASONS,
     REVOKE_REASONS,
+    UNBLOCK_REASONS,
     WITHDRAWN,
     Certificate,
+    CertificateEvent,
+    CertificationBlock,
     Person,
     QuizAttempt,
     QuizVersion,
+    User,
 )
 
 # Crockford's base32: no I, L, O or U, so a code read aloud cannot be misheard as another.
@@ -221,6 +227,8 @@ def draft(
         raise CertificateError(
             "This quiz is no longer part of a lesson, so no certificate can be issued."
         )
+    if block_in_force(session, user.id, lesson.slug) is not None:
+        raise CertificateError(BLOCKED)
     previous = latest_for(session, user.id, lesson.slug)
     config = current_app.config
     opens = recertify_from(previous, config["RECERTIFY_WINDOW_DAYS"])
@@ -244,6 +252,7 @@ def draft(
         organisation=config["ORGANISATION"],
         issued_at=now,
         valid_until=add_years(now, config["CERTIFICATE_VALIDITY_YEARS"]),
+        course_minutes=lesson.minutes,
     )
     _render(certificate)
     return certificate
@@ -265,6 +274,9 @@ def save_issued(session: Session, certificate: Certificate) -> Certificate:
     existing = for_attempt(session, certificate.attempt_id)
     if existing is not None:
         return existing
+    # Again inside the write: a revocation committed since the draft blocks this one too.
+    if block_in_force(session, certificate.user_id, certificate.lesson) is not None:
+        raise CertificateError(BLOCKED)
     # Read inside the write: a correction or revocation committed since the draft is seen
     # (one committed after this read is ordered after the renewal, as if it came later).
     if certificate.renews_id is not None and not _unrevoked_current(session, certificate.renews_id):
@@ -302,9 +314,14 @@ def _unrevoked_current(session: Session, certificate_id: int) -> bool:
 
 
 def reissue(session: Session, certificate: Certificate, name: str, now: datetime) -> Certificate:
-    """A corrected revision with the same code and dates; the old revision is superseded."""
-    if certificate.revoked_at is not None:
-        raise CertificateError("A revoked certificate cannot be corrected.")
+    """A corrected revision with the same code and dates; the old revision is superseded.
+
+    A revoked certificate can be corrected too (its record then shows the right name) and
+    stays revoked, with the same reason."""
+    if certificate.withdrawn_at is not None:
+        raise CertificateError(
+            "A withdrawn certificate cannot be corrected: its details were deleted."
+        )
     revision = Certificate(
         code=certificate.code,
         revision=certificate.revision + 1,
@@ -319,20 +336,35 @@ def reissue(session: Session, certificate: Certificate, name: str, now: datetime
         organisation=certificate.organisation,
         issued_at=certificate.issued_at,
         valid_until=certificate.valid_until,
+        course_minutes=certificate.course_minutes,
+        revoked_at=certificate.revoked_at,
+        revoked_by_id=certificate.revoked_by_id,
+        revoke_reason=certificate.revoke_reason,
+        revoke_note=certificate.revoke_note,
     )
     _render(revision)
     return revision
 
 
-def save_revision(session: Session, old: Certificate, new: Certificate, now: datetime) -> bool:
-    """Supersede `old` by `new`; False, storing nothing, if `old` was corrected or revoked
-    meanwhile. One conditional UPDATE, so of two racing writers only one proceeds."""
+def save_revision(
+    session: Session, old: Certificate, new: Certificate, by: Person, now: datetime
+) -> bool:
+    """Supersede `old` by `new`; False, storing nothing, if `old` was corrected, revoked or
+    reinstated meanwhile. One conditional UPDATE, so of two racing writers only one proceeds.
+
+    The corrected name is the one this account's later certificates are offered."""
+    unchanged = (
+        Certificate.revoked_at.is_(None)
+        if old.revoked_at is None
+        else Certificate.revoked_at.is_not(None)
+    )
     superseded = session.execute(
         update(Certificate)
         .where(
             Certificate.id == old.id,
             Certificate.superseded_at.is_(None),
-            Certificate.revoked_at.is_(None),
+            Certificate.withdrawn_at.is_(None),
+            unchanged,
         )
         .values(superseded_at=now)
         .execution_options(synchronize_session=False)
@@ -340,6 +372,11 @@ def save_revision(session: Session, old: Certificate, new: Certificate, now: dat
     if superseded.rowcount != 1:
         return False
     session.add(new)
+    if new.user_id is not None:
+        session.execute(
+            update(User).where(User.id == new.user_id).values(certificate_name=new.name)
+        )
+    record(session, new.code, "reissue", by, now, detail=f"{old.name} → {new.name}")
     session.flush()
     learner_progress.refresh(session, new.user_id, new.lesson)
     return True
@@ -353,14 +390,11 @@ def revoke(
     now: datetime,
     note: str | None = None,
 ) -> None:
-    """Revoke the certificate in every revision: an older PDF must not still verify.
+    """Revoke the certificate in every revision (an older PDF must not still verify), and
+    block the learner from a new certificate for the lesson until someone lifts the block.
 
     `reason` is public (one of REVOKE_REASONS); `note`, optional, is private."""
-    if reason not in REVOKE_REASONS:
-        raise CertificateError("Please choose the public reason from the list.")
-    note = (note or "").strip() or None
-    if note is not None and len(note) > NOTE_MAX:
-        raise CertificateError(f"The note is too long: at most {NOTE_MAX} characters.")
+    note = _reason_and_note(reason, REVOKE_REASONS, note)
     if certificate.revoked_at is not None:
         raise CertificateError("This certificate is already revoked.")
     revoked = 0
@@ -378,7 +412,202 @@ def revoke(
         revoked += result.rowcount
     if not revoked:  # a simultaneous revocation won
         raise CertificateError("This certificate is already revoked.")
+    record(session, certificate.code, "revoke", by, now, reason, note)
+    # Without the block the learner could pass again and be certified at once, which
+    # would undo the revocation (and print whatever name the account has).
+    if certificate.user_id is not None and insert_ignoring_duplicates(
+        session,
+        CertificationBlock,
+        user_id=certificate.user_id,
+        lesson=certificate.lesson,
+        code=certificate.code,
+        blocked_at=now,
+        blocked_by_id=by.id,
+    ):
+        record(session, certificate.code, "block", by, now, reason)
     learner_progress.refresh(session, certificate.user_id, certificate.lesson)
+
+
+def reinstate(
+    session: Session,
+    certificate: Certificate,
+    by: Person,
+    reason: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Undo a revocation, in every revision, and lift the block it set.
+
+    `reason` is public (one of REINSTATE_REASONS); `note`, optional, is private. The
+    revocation's own reason and note stay in the certificate's log."""
+    note = _reason_and_note(reason, REINSTATE_REASONS, note)
+    if certificate.withdrawn_at is not None:
+        raise CertificateError(
+            "A withdrawn certificate cannot be reinstated: its details were deleted."
+        )
+    if certificate.revoked_at is None:
+        raise CertificateError("This certificate is not revoked.")
+    undo = (
+        update(Certificate)
+        .where(
+            Certificate.code == certificate.code,
+            Certificate.revoked_at.is_not(None),
+            Certificate.withdrawn_at.is_(None),
+        )
+        .values(revoked_at=None, revoked_by_id=None, revoke_reason=None, revoke_note=None)
+        .execution_options(synchronize_session=False)
+    )
+    try:
+        # A savepoint: the learner may hold a newer valid certificate for the lesson by now,
+        # and the one-valid-certificate indexes then refuse this one.
+        with session.begin_nested():
+            reinstated = session.execute(undo).rowcount
+    except IntegrityError:
+        held = latest_for(session, certificate.user_id, certificate.lesson)
+        raise CertificateError(
+            "The learner now holds another valid certificate for this lesson"
+            f"{f' ({held.code})' if held else ''}: only one can be valid at a time."
+        ) from None
+    if not reinstated:  # a simultaneous reinstatement won
+        raise CertificateError("This certificate is not revoked.")
+    record(session, certificate.code, "reinstate", by, now, reason, note)
+    block = block_in_force(session, certificate.user_id, certificate.lesson)
+    if block is not None and block.code == certificate.code:
+        _lift(session, block, by, "Lifted by the issuer", None, now)
+    learner_progress.refresh(session, certificate.user_id, certificate.lesson)
+
+
+def block_in_force(session: Session, user_id: int | None, lesson: str) -> CertificationBlock | None:
+    """The block a revocation set on this learner and lesson, if no one has lifted it."""
+    if user_id is None:
+        return None
+    return session.scalar(
+        select(CertificationBlock).where(
+            CertificationBlock.user_id == user_id,
+            CertificationBlock.lesson == lesson,
+            CertificationBlock.lifted_at.is_(None),
+        )
+    )
+
+
+def blocks_attempt(session: Session, attempt: QuizAttempt, catalogue: Catalogue) -> bool:
+    """Whether a block keeps this attempt's pass from being certified."""
+    quiz = catalogue.quizzes.get(attempt.quiz_id)
+    return quiz is not None and block_in_force(session, attempt.user_id, quiz.lesson) is not None
+
+
+def block_set_by(session: Session, code: str) -> CertificationBlock | None:
+    """The block in force that the revocation of this code set."""
+    return session.scalar(
+        select(CertificationBlock).where(
+            CertificationBlock.code == code, CertificationBlock.lifted_at.is_(None)
+        )
+    )
+
+
+def unblock(
+    session: Session,
+    block: CertificationBlock,
+    by: Person,
+    reason: str,
+    now: datetime,
+    note: str | None = None,
+) -> None:
+    """Lift a certification block: the learner may be certified for the lesson again.
+
+    `reason` is public (one of UNBLOCK_REASONS); `note`, optional, is private."""
+    note = _reason_and_note(reason, UNBLOCK_REASONS, note)
+    _lift(session, block, by, reason, note, now)
+
+
+def _lift(
+    session: Session,
+    block: CertificationBlock,
+    by: Person,
+    reason: str,
+    note: str | None,
+    now: datetime,
+) -> None:
+    lifted = session.execute(
+        update(CertificationBlock)
+        .where(CertificationBlock.id == block.id, CertificationBlock.lifted_at.is_(None))
+        .values(lifted_at=now, lifted_by_id=by.id, lift_reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    if lifted.rowcount != 1:  # a simultaneous lift won
+        raise CertificateError("This block was already lifted.")
+    record(session, block.code, "unblock", by, now, reason, note)
+
+
+def _reason_and_note(reason: str, allowed: tuple[str, ...], note: str | None) -> str | None:
+    """Check a public reason against its list; the private note, stripped, or None."""
+    if reason not in allowed:
+        raise CertificateError("Please choose the public reason from the list.")
+    note = (note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX:
+        raise CertificateError(f"The note is too long: at most {NOTE_MAX} characters.")
+    return note
+
+
+BLOCKED = (
+    "Your certificate for this lesson was revoked, so no new one can be issued until your"
+    " instructor has reviewed it. Please contact them."
+)
+
+
+def record(
+    session: Session,
+    code: str,
+    action: str,
+    by: Person,
+    now: datetime,
+    reason: str | None = None,
+    note: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """Add a line to the certificate's audit log."""
+    session.add(
+        CertificateEvent(
+            code=code,
+            action=action,
+            at=now,
+            actor_id=by.id,
+            actor_name=by.name,
+            reason=reason,
+            note=note,
+            detail=detail,
+        )
+    )
+
+
+def log_of(session: Session, code: str) -> list[CertificateEvent]:
+    """A certificate's audit log, oldest first."""
+    return list(
+        session.scalars(
+            select(CertificateEvent)
+            .where(CertificateEvent.code == code)
+            .order_by(CertificateEvent.at, CertificateEvent.id)
+        )
+    )
+
+
+def reinstatement(session: Session, certificate: Certificate) -> CertificateEvent | None:
+    """The latest reinstatement of a certificate in force now (its public reason is shown)."""
+    if certificate.revoked_at is not None:
+        return None
+    return session.scalar(
+        select(CertificateEvent)
+        .where(CertificateEvent.code == certificate.code, CertificateEvent.action == "reinstate")
+        .order_by(CertificateEvent.id.desc())
+        .limit(1)
+    )
+
+
+def name_to_offer(session: Session, user_id: int) -> str:
+    """The name a new certificate is offered: one an instructor corrected, else the account's."""
+    return session.scalar(
+        select(func.coalesce(User.certificate_name, User.name)).where(User.id == user_id)
+    )
 
 
 def withdraw(session: Session, certificate: Certificate, by: Person, now: datetime) -> None:
@@ -411,6 +640,14 @@ def withdraw(session: Session, certificate: Certificate, by: Person, now: dateti
         withdrawn += rowcount
     if not withdrawn:  # a simultaneous withdrawal won
         raise CertificateError("This certificate is already withdrawn.")
+    # The log's name corrections go with the name: the holder asked for it deleted.
+    session.execute(
+        update(CertificateEvent)
+        .where(CertificateEvent.code == certificate.code)
+        .values(detail=None)
+        .execution_options(synchronize_session=False)
+    )
+    record(session, certificate.code, "withdraw", by, now, WITHDRAWN)
     if certificate.user_id is not None:
         learner_progress.refresh(session, certificate.user_id, certificate.lesson)
 

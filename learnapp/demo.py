@@ -22,6 +22,8 @@ from learnapp.db import utcnow, vacuum_analyze, writing
 from learnapp.models import (
     Answer,
     Certificate,
+    CertificateEvent,
+    CertificationBlock,
     Cohort,
     DisclaimerAcknowledgement,
     Enrolment,
@@ -459,6 +461,7 @@ def _certificate(
         organisation=config["ORGANISATION"],
         issued_at=issued_at,
         valid_until=certificates.add_years(issued_at, config["CERTIFICATE_VALIDITY_YEARS"]),
+        course_minutes=lesson.minutes,
     )
     if revoked_by is not None:
         certificate.revoked_at = min(now, issued_at + timedelta(hours=rng.uniform(1, 120)))
@@ -584,6 +587,7 @@ def _insert(
                     "revoke_note",
                     "pdf",
                     "sha256",
+                    "course_minutes",
                 )
             },
             "user_id": user_id,
@@ -595,6 +599,39 @@ def _insert(
     ]
     if issued:
         session.execute(insert(Certificate), issued)
+    revoked = [row for row in issued if row["revoked_at"] is not None]
+    if revoked:
+        # As certificates.revoke leaves them: a block on the learner, and the log's lines.
+        session.execute(
+            insert(CertificationBlock),
+            [
+                {
+                    "user_id": row["user_id"],
+                    "lesson": row["lesson"],
+                    "code": row["code"],
+                    "blocked_at": row["revoked_at"],
+                    "blocked_by_id": row["revoked_by_id"],
+                }
+                for row in revoked
+            ],
+        )
+        actor = session.scalar(select(User.name).where(User.id == revoked[0]["revoked_by_id"]))
+        session.execute(
+            insert(CertificateEvent),
+            [
+                {
+                    "code": row["code"],
+                    "action": action,
+                    "at": row["revoked_at"],
+                    "actor_id": row["revoked_by_id"],
+                    "actor_name": actor,
+                    "reason": row["revoke_reason"],
+                    "note": row["revoke_note"] if action == "revoke" else None,
+                }
+                for row in revoked
+                for action in ("revoke", "block")
+            ],
+        )
     return user_ids
 
 

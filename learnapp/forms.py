@@ -8,6 +8,7 @@ from wtforms import (
     BooleanField,
     DateField,
     EmailField,
+    HiddenField,
     PasswordField,
     SelectField,
     StringField,
@@ -17,7 +18,15 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, ValidationError
 
-from learnapp.models import EMAIL_MAX, NAME_MAX, NOTE_MAX, REVOKE_REASONS, ROLES
+from learnapp.models import (
+    EMAIL_MAX,
+    NAME_MAX,
+    NOTE_MAX,
+    REINSTATE_REASONS,
+    REVOKE_REASONS,
+    ROLES,
+    UNBLOCK_REASONS,
+)
 from learnapp.names import InvalidName, clean_name
 
 PASSWORD_MIN = 10
@@ -88,29 +97,58 @@ class CertificateNameForm(FlaskForm):
     submit = SubmitField("Issue my certificate")
 
 
-class RevokeForm(FlaskForm):
-    # Public: anyone checking the certificate reads it, so it comes from a short list.
-    reason = SelectField(
+# The certificate page holds several of these forms at once: each names its fields' ids
+# (`field_id`), so that every label points at its own field.
+
+
+def _public_reason(
+    reasons: tuple[str, ...],
+    shown: str = "Shown on the public verification page.",
+    field_id: str | None = None,
+) -> SelectField:
+    # Public: others read it, so it comes from a short list, never an instructor's free text.
+    return SelectField(
         "Public reason",
-        choices=[
-            SelectChoice("", "Choose a reason…"),
-            *(SelectChoice(r, r) for r in REVOKE_REASONS),
-        ],
+        choices=[SelectChoice("", "Choose a reason…"), *(SelectChoice(r, r) for r in reasons)],
         validate_choice=False,  # AnyOf says it in words a person understands
-        validators=[
-            AnyOf(REVOKE_REASONS, message="Please choose the public reason from the list.")
-        ],
-        description="Shown on the public verification page.",
+        validators=[AnyOf(reasons, message="Please choose the public reason from the list.")],
+        description=shown,
+        id=field_id,
     )
-    note = TextAreaField(
+
+
+def _private_note(field_id: str | None = None) -> TextAreaField:
+    return TextAreaField(
         "Private note (optional)",
+        id=field_id,
         validators=[
             Length(max=NOTE_MAX, message=f"The note is too long: at most {NOTE_MAX} characters.")
         ],
         description="What happened, for the record. Only the certificate's instructors and admins"
         " see it, and the holder in their data download; never the public verification page.",
     )
-    submit = SubmitField("Revoke this certificate")
+
+
+class RevokeForm(FlaskForm):
+    reason = _public_reason(REVOKE_REASONS)
+    note = _private_note()
+    # Set by the confirmation page: the first submission only shows what the public will see.
+    confirmed = HiddenField()
+    submit = SubmitField("Revoke this certificate…")
+
+
+class ReinstateForm(FlaskForm):
+    reason = _public_reason(REINSTATE_REASONS, field_id="reinstate-reason")
+    note = _private_note("reinstate-note")
+    submit = SubmitField("Reinstate this certificate")
+
+
+class UnblockForm(FlaskForm):
+    reason = _public_reason(
+        UNBLOCK_REASONS, "Shown to the learner and in the certificate's log.", "unblock-reason"
+    )
+    note = _private_note("unblock-note")
+    submit = SubmitField("Lift the block")
 
 
 def _ticked(_form: FlaskForm, field: BooleanField) -> None:

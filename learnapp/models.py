@@ -37,6 +37,9 @@ class Person(Protocol):
     def id(self) -> int: ...
 
     @property
+    def name(self) -> str: ...
+
+    @property
     def role(self) -> str: ...
 
 
@@ -406,16 +409,30 @@ class Enrolment(Base):
 
 
 class CompletionRecord(Base):
-    """What a cohort keeps of a certificate earned in it once the learner's account is
-    deleted or the certificate withdrawn at the holder's request (retention.py): the name as
-    certified, the result, the code and the dates, until COMPLETION_RECORDS_KEPT_DAYS after
-    the certificate's validity ends (`flask retention purge` deletes them then)."""
+    """What a cohort keeps of a certificate earned in it once the learner leaves the cohort,
+    deletes the account or has the certificate withdrawn at their request (retention.py):
+    the name as certified, the result, the code and the dates, until
+    COMPLETION_RECORDS_KEPT_DAYS after the certificate's validity ends (`flask retention
+    purge` deletes them then)."""
+
+    # Why it is kept: the learner left the cohort, deleted the account, or (still a member
+    # then) had the certificate withdrawn. The end of a membership replaces a withdrawal.
+    KEPT_BECAUSE = ("left", "deleted", "withdrawn")
 
     __tablename__ = "completion_records"
-    __table_args__ = (UniqueConstraint("cohort_id", "code"),)
+    __table_args__ = (
+        UniqueConstraint("cohort_id", "code"),
+        CheckConstraint(f"kept_because IN {_sql_in(KEPT_BECAUSE)}", name="kept_because"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    # The holder while the account exists: a record of someone who is a member again is
+    # theirs, shown in their own row of the dashboard and not a second time.
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    kept_because: Mapped[str] = mapped_column(String(20))
     code: Mapped[str] = mapped_column(String(40))
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     lesson_title: Mapped[str] = mapped_column(String(300))

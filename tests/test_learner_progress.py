@@ -213,7 +213,9 @@ def test_issuing_correcting_revoking_and_renewing_a_certificate(
     assert (renewed["certificate_code"], renewed["attempts"]) == (new_code, 2)
     assert renewed["certificate_valid_until"] > issued["certificate_valid_until"]
 
-    admin.post(f"/certificates/{new_code}/revoke", data={"reason": "Issued in error"})
+    admin.post(
+        f"/certificates/{new_code}/revoke", data={"reason": "Issued in error", "confirmed": "yes"}
+    )
     revoked = stored(db, learner.id)
     assert (revoked["certificate_code"], revoked["certificate_revoked"]) == (new_code, True)
     assert revoked == computed(app, db, [learner.id])[learner.id]
@@ -270,7 +272,7 @@ def act(rng: random.Random, session: Session, app: Flask, user: User) -> None:
                 certificates.revoke(session, held[0], user, "Issued in error", utcnow())
             else:
                 revision = certificates.reissue(session, held[0], f"{user.name} Jr", utcnow())
-                certificates.save_revision(session, held[0], revision, utcnow())
+                certificates.save_revision(session, held[0], revision, user, utcnow())
 
 
 @pytest.mark.parametrize("seed", range(3))
@@ -455,7 +457,7 @@ def test_the_counts_follow_every_change(app, client, learner, db, watched, creat
     changes(Passed=1, Certified=0)
     code = client.post(f"/certificates/claim/{attempt.id}", data={"name": "Ada"}).location
     changes(Certified=1)
-    watched.teacher.post(f"{code}/revoke", data={"reason": "Issued in error"})
+    watched.teacher.post(f"{code}/revoke", data={"reason": "Issued in error", "confirmed": "yes"})
     changes(Certified=0, Passed=1)
     client.post(f"/cohorts/{watched.id}/leave")
     changes(Enrolled=0, Passed=0)

@@ -1,4 +1,5 @@
-"""Certificates for their holders and managers: claim, list, download, revoke, reissue."""
+"""Certificates for their holders and managers: claim, list, download, and for managers
+revoke (after a confirmation page), reinstate, lift a block and reissue."""
 
 from __future__ import annotations
 
@@ -13,10 +14,17 @@ from flask import (
     url_for,
 )
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 
 from learnapp import certificates
 from learnapp.db import get_session, utcnow, writing
-from learnapp.forms import CertificateNameForm, ReissueForm, RevokeForm
+from learnapp.forms import (
+    CertificateNameForm,
+    ReinstateForm,
+    ReissueForm,
+    RevokeForm,
+    UnblockForm,
+)
 from learnapp.models import Certificate, User
 from learnapp.security import manages_certificate, manages_learner
 from learnapp.views import catalogue
@@ -74,7 +82,12 @@ def claim(attempt_id):
     existing = certificates.for_attempt(db, attempt.id)
     if existing is not None:
         return redirect(url_for("certificates.show", code=existing.code))
-    form = CertificateNameForm(name=current_user.name)
+    if certificates.blocks_attempt(db, attempt, catalogue()):
+        # The page says why, and how the block ends; a form sent anyway changes nothing.
+        return render_template(
+            "certificates/claim.html", attempt=attempt, blocked=True
+        ), 400 if request.method == "POST" else 200
+    form = CertificateNameForm(name=certificates.name_to_offer(db, current_user.id))
     if form.validate_on_submit():
         try:
             # Rendered before the write transaction: no database lock is held meanwhile.
@@ -105,9 +118,6 @@ def claim(attempt_id):
 def show(code):
     db = get_session()
     certificate, manager = _visible(code)
-    revoked_by = (
-        db.get(User, certificate.revoked_by_id) if certificate.revoked_by_id and manager else None
-    )
     return render_template(
         "certificates/show.html",
         certificate=certificate,
@@ -117,8 +127,16 @@ def show(code):
         manager=manager,
         # an instructor of the learner's cohort, for a certificate earned before they joined
         earned_elsewhere=not manager and certificate.user_id != current_user.id,
-        revoked_by=revoked_by,
+        revoked_by=(
+            db.get(User, certificate.revoked_by_id)
+            if certificate.revoked_by_id and manager
+            else None
+        ),
+        block=certificates.block_set_by(db, certificate.code),
+        log=certificates.log_of(db, certificate.code) if manager else [],
         revoke_form=RevokeForm(),
+        reinstate_form=ReinstateForm(),
+        unblock_form=UnblockForm(),
         reissue_form=ReissueForm(name=certificate.name),
     )
 
@@ -148,10 +166,12 @@ def revoke(code):
     certificate = _managed(code)
     form = RevokeForm()
     if not form.validate_on_submit():
-        # No reason from the list, or a note too long: the form's own message says which.
-        errors = [*form.reason.errors, *form.note.errors]
-        flash(next(iter(errors), "Please choose the public reason from the list."), "error")
-        return redirect(url_for("certificates.show", code=certificate.code))
+        return _refused(certificate, form)
+    if form.confirmed.data != "yes":
+        # The first submission shows what the public will read, and asks again.
+        return render_template(
+            "certificates/confirm_revoke.html", certificate=certificate, form=form
+        )
     try:
         with writing() as db:
             certificates.revoke(
@@ -160,7 +180,60 @@ def revoke(code):
     except certificates.CertificateError as error:
         flash(str(error), "error")
     else:
-        flash("The certificate is revoked.", "success")
+        flash(
+            "The certificate is revoked, and the learner cannot be certified for this lesson"
+            " again until the block is lifted.",
+            "success",
+        )
+    return redirect(url_for("certificates.show", code=certificate.code))
+
+
+@bp.post("/<code>/reinstate")
+@login_required
+def reinstate(code):
+    certificate = _managed(code)
+    form = ReinstateForm()
+    if not form.validate_on_submit():
+        return _refused(certificate, form)
+    try:
+        with writing() as db:
+            certificates.reinstate(
+                db, certificate, current_user, form.reason.data, utcnow(), form.note.data
+            )
+    except certificates.CertificateError as error:
+        flash(str(error), "error")
+    else:
+        flash("The certificate is valid again.", "success")
+    return redirect(url_for("certificates.show", code=certificate.code))
+
+
+@bp.post("/<code>/unblock")
+@login_required
+def unblock(code):
+    certificate = _managed(code)
+    form = UnblockForm()
+    if not form.validate_on_submit():
+        return _refused(certificate, form)
+    try:
+        with writing() as db:
+            block = certificates.block_set_by(db, certificate.code)
+            if block is None:
+                raise certificates.CertificateError("This block was already lifted.")
+            certificates.unblock(
+                db, block, current_user, form.reason.data, utcnow(), form.note.data
+            )
+    except certificates.CertificateError as error:
+        flash(str(error), "error")
+    else:
+        flash("The block is lifted: the learner can be certified for this lesson again.", "success")
+    return redirect(url_for("certificates.show", code=certificate.code))
+
+
+def _refused(certificate: Certificate, form: FlaskForm):
+    """Back to the certificate's page, with the form's first message (no reason from the
+    list, or a note too long)."""
+    errors = [error for field in form for error in field.errors]
+    flash(next(iter(errors), "Please choose the public reason from the list."), "error")
     return redirect(url_for("certificates.show", code=certificate.code))
 
 
@@ -171,8 +244,7 @@ def reissue(code):
     certificate = _managed(code)
     form = ReissueForm()
     if not form.validate_on_submit():
-        flash(next(iter(form.name.errors), "Please give the corrected name."), "error")
-        return redirect(url_for("certificates.show", code=certificate.code))
+        return _refused(certificate, form)
     try:
         # Rendered before the write transaction: no database lock is held meanwhile.
         revision = certificates.reissue(db, certificate, form.name.data, utcnow())
@@ -180,12 +252,16 @@ def reissue(code):
         flash(str(error), "error")
         return redirect(url_for("certificates.show", code=certificate.code))
     with writing() as db:
-        saved = certificates.save_revision(db, certificate, revision, utcnow())
+        saved = certificates.save_revision(db, certificate, revision, current_user, utcnow())
     if saved:
-        flash("The certificate was reissued with the corrected name.", "success")
+        flash(
+            "The certificate was reissued with the corrected name; the learner's later"
+            " certificates will use it too.",
+            "success",
+        )
     else:
         flash(
-            "Someone corrected or revoked this certificate meanwhile; please check it and try again.",
+            "Someone corrected, revoked or reinstated this certificate meanwhile; please check it and try again.",
             "warning",
         )
     return redirect(url_for("certificates.show", code=certificate.code))

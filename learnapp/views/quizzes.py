@@ -142,6 +142,7 @@ def attempt(attempt_id):
         questions=questions,
         answers=attempts.answers_of(db, attempt.id),
         certificate=certificates.for_attempt(db, attempt.id) if attempt.passed else None,
+        blocked=attempt.passed and certificates.blocks_attempt(db, attempt, catalogue()),
     )
 
 

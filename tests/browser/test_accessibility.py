@@ -87,7 +87,7 @@ def upload_own_certificate(page: Page) -> None:
         files=[{"name": f"{code}.pdf", "mimeType": "application/pdf", "buffer": pdf.body()}]
     )
     page.get_by_role("button", name="Check this file").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Authentic certificate")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Valid")
 
 
 def submit_empty_cohort_form(page: Page) -> None:

@@ -53,6 +53,8 @@ EXPECTED: dict[str, tuple[int | str, ...]] = {
     "certificates.download":       (LOGIN,   200, 404, 200, 404, 200),
     "certificates.reissue":        (LOGIN,   403, 404, 302, 404, 302),  # holders cannot
     "certificates.revoke":         (LOGIN,   403, 404, 302, 404, 302),
+    "certificates.reinstate":      (LOGIN,   403, 404, 302, 404, 302),  # no reason: back
+    "certificates.unblock":        (LOGIN,   403, 404, 302, 404, 302),
     "verify.index":                (200,     200, 200, 200, 200, 200),
     "verify.show":                 (200,     200, 200, 200, 200, 200),
     "verify.upload":               (400,     400, 400, 400, 400, 400),  # no file sent

@@ -82,7 +82,10 @@ CASES: dict[str, tuple[str, Form, bool]] = {
         True,
     ),
     "certificates.reissue": ("X", lambda w: {"name": "Zelda Q. Fixed"}, True),
-    "certificates.revoke": ("X", lambda w: {"reason": "Issued in error"}, True),
+    "certificates.revoke": ("X", lambda w: {"reason": "Issued in error", "confirmed": "yes"}, True),
+    # The revocation just made: lift the block it set, then undo it.
+    "certificates.unblock": ("X", lambda w: {"reason": "Requirements now met"}, True),
+    "certificates.reinstate": ("X", lambda w: {"reason": "Revoked in error"}, True),
     "admin.withdraw_certificate": ("admin", lambda w: {"confirm": "y"}, True),
     "admin.retry_outbox": ("admin", lambda w: {}, True),  # B's failed mail, due again
     "cohorts.leave": ("A", lambda w: {}, True),

@@ -93,7 +93,12 @@ def test_hostile_text_is_escaped_everywhere(app, create_user, text):
     reissued = x.post(f"/certificates/{code}/reissue", data={"name": f"{text} II"})
     assert reissued.status_code == 302
     pages["reissued"] = x.get(f"/certificates/{code}")
-    assert admin.post(f"/certificates/{code}/revoke", data={"reason": text}).status_code == 302
+    assert (
+        admin.post(
+            f"/certificates/{code}/revoke", data={"reason": text, "confirmed": "yes"}
+        ).status_code
+        == 302
+    )
     pages["revoked"] = a.get(f"/certificates/{code}")
     pages["verify, revoked"] = visitor.get(f"/verify/{code}")
     pages["join code"] = a.post("/cohorts/join", data={"code": text})
@@ -196,7 +201,7 @@ def test_over_long_values_are_refused_with_a_message_and_store_nothing(app, crea
         (
             "revocation note",
             f"/certificates/{code}/revoke",
-            {"reason": "Issued in error", "note": LONG},
+            {"reason": "Issued in error", "note": LONG, "confirmed": "yes"},
         ),
     ):
         response = x.post(path, data=data, follow_redirects=True)
@@ -331,6 +336,8 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "certificates.claim": ("C", f"/certificates/claim/{claimable}", ["name"]),
         "certificates.reissue": ("X", f"/certificates/{code}/reissue", ["name"]),
         "certificates.revoke": ("X", f"/certificates/{code}/revoke", ["reason", "note"]),
+        "certificates.reinstate": ("X", f"/certificates/{code}/reinstate", ["reason", "note"]),
+        "certificates.unblock": ("X", f"/certificates/{code}/unblock", ["reason", "note"]),
         "admin.withdraw_certificate": (
             "admin",
             f"/admin/certificates/{code}/withdraw",
