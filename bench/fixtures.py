@@ -206,7 +206,7 @@ def ready_learners(
                 cohort = None
                 if class_of is not None:
                     cohort = cohorts.create(
-                        session, instructor, class_of, utcnow().date(), lesson.slug
+                        session, instructor, class_of, utcnow().date(), lesson.slug, utcnow(), "UTC"
                     )
             now = utcnow()
             tag = secrets.token_hex(3)

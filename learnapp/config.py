@@ -60,13 +60,18 @@ DEFAULTS: dict[str, Any] = {
     "COMPLETION_RECORDS_KEPT_DAYS": 365,
     "CERTIFICATE_PAGE_SIZE": "A4",  # or "Letter"
     "VERIFY_RATE_LIMIT": "60 per minute",
+    # Wrong short codes (a room's 8 characters), per account and site-wide; a join link's
+    # code is never refused. 500 guesses in every 15 minutes, against 32**8 codes, find one of a
+    # thousand running cohorts about once in 60 years.
     "JOIN_CODE_FAILURES": "10 per 15 minutes",
+    "JOIN_CODE_FAILURES_SITE_WIDE": "500 per 15 minutes",
     "DASHBOARD_PAGE_SIZE": 50,
     # Item analysis flags, as Moodle suggests reading its statistics (percent).
     "ITEM_MIN_ATTEMPTS": 10,
     "ITEM_TOO_EASY": 90,
     "ITEM_TOO_HARD": 20,
     "ITEM_WEAK_DISCRIMINATION": 20,
+    "ITEM_LOW_FACILITY": 30,  # highlighted on the page, however few the attempts
     "MAIL_BACKEND": "console",  # console | folder | smtp
     "MAIL_FROM": "learnapp <no-reply@localhost>",
     "MAIL_FOLDER": None,  # folder backend: defaults to instance/mail

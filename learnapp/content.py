@@ -49,6 +49,7 @@ class ContentError(Exception):
 class Section:
     slug: str
     title: str
+    short_title: str  # for narrow places (the dashboard's column headers); else the title
     order: int
     kind: str
     minutes: int
@@ -347,6 +348,8 @@ def _markdown() -> MarkdownIt:
 
 
 FRONT_MATTER_KEYS = ("title", "order", "kind", "minutes", "objectives")
+# A section's `short_title` heads its column of the dashboard's table, one per section.
+SHORT_TITLE_MAX = 20
 
 
 def _load_section(
@@ -370,8 +373,14 @@ def _load_section(
     front = check.mapping(data, 2, "front matter")
     if front is None:
         return None, check.problems, {}
-    check.keys(front, FRONT_MATTER_KEYS, ("slug",), "front matter")
+    check.keys(front, FRONT_MATTER_KEYS, ("slug", "short_title"), "front matter")
     title = check.text(front, "title", "front matter")
+    short_title = check.text(front, "short_title", "front matter", required=False)
+    if len(short_title) > SHORT_TITLE_MAX:
+        check.add(
+            front.line_of("short_title"),
+            f"front matter: 'short_title' must be at most {SHORT_TITLE_MAX} characters",
+        )
     slug = front.get("slug", path.stem)
     if not isinstance(slug, str) or not SLUG.match(slug):
         check.add(
@@ -408,6 +417,7 @@ def _load_section(
     section = Section(
         slug=slug,
         title=title,
+        short_title=short_title or title,
         order=order,
         kind=kind,
         minutes=minutes,

@@ -228,6 +228,8 @@ def seed_cohort(session: Session, learners: int, *, seed: int = 0) -> Cohort:
             f"Demo cohort ({learners:,} learners)",
             (now - timedelta(days=14)).date(),
             lesson.slug,
+            now,
+            current_app.config["TIME_ZONE"],
         )
         version_id = quiz_version(session, quiz, catalogue.version)
         prefix = _email_prefix(session, cohort.id)

@@ -16,7 +16,15 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import AnyOf, DataRequired, Email, EqualTo, Length, ValidationError
+from wtforms.validators import (
+    AnyOf,
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Optional,
+    ValidationError,
+)
 
 from learnapp.models import (
     EMAIL_MAX,
@@ -68,6 +76,14 @@ class EmptyForm(FlaskForm):
     """A bare button: only the CSRF token."""
 
     submit = SubmitField("Continue")
+
+
+class MarkReadForm(FlaskForm):
+    """A section's "Mark as read": `served`, the signed moment the page was served
+    (progress.served_token), times the reading. Not a requirement: a missing or bad one
+    still marks the section read, with no reading time."""
+
+    served = HiddenField()
 
 
 class RegisterForm(FlaskForm):
@@ -201,11 +217,18 @@ class CohortForm(FlaskForm):
 
 class JoinForm(FlaskForm):
     code = StringField(
-        "Join code",
+        "Cohort code",
         validators=[DataRequired(), Length(max=40)],
-        description="Your instructor gives you this code.",
+        description="The 8-character code your instructor shows in class (like K7P2-9QXM),"
+        " or the long code of a join link.",
     )
     submit = SubmitField("Join the cohort")
+
+
+class RemoveLearnerForm(FlaskForm):
+    # Set by the confirmation page: the first submission only says what removing does.
+    confirmed = HiddenField(validators=[Optional(), AnyOf(["yes"])])
+    submit = SubmitField("Remove from the cohort…")
 
 
 class NameForm(FlaskForm):

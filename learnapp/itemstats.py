@@ -42,12 +42,26 @@ class Thresholds:
     too_easy: float = 90.0  # facility above this
     too_hard: float = 20.0  # facility below this
     weak_discrimination: float = 20.0  # discrimination below this
+    # Facility below this is highlighted whatever the number of attempts: most learners
+    # got the question wrong, which is worth seeing before there are enough to judge it.
+    low_facility: float = 30.0
+
+
+def too_few(sums: ItemSums, limits: Thresholds) -> bool:
+    """Too few attempts for the flags to mean anything (the page says so once)."""
+    return sums.n < limits.min_attempts
+
+
+def low_facility(sums: ItemSums, limits: Thresholds) -> bool:
+    f = facility(sums)
+    return f is not None and f < limits.low_facility
 
 
 def flags(sums: ItemSums, limits: Thresholds) -> list[str]:
-    """Why a question deserves a look, in words an instructor understands."""
-    if sums.n < limits.min_attempts:
-        return [f"too few attempts to judge (fewer than {limits.min_attempts})"]
+    """Why a question deserves a look, in words an instructor understands; none while there
+    are too few attempts to judge (`too_few`)."""
+    if too_few(sums, limits):
+        return []
     found = []
     f = facility(sums)
     if f is not None and f > limits.too_easy:

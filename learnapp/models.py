@@ -120,6 +120,9 @@ class SectionRead(Base):
     lesson: Mapped[str] = mapped_column(String(100))
     section: Mapped[str] = mapped_column(String(100))
     read_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Seconds from the page being served (a signed time in the mark-read form) to the mark-read
+    # POST; NULL when not known (reads before migration 0011, a missing or bad signature).
+    reading_seconds: Mapped[int | None]
 
 
 class DisclaimerAcknowledgement(Base):
@@ -388,7 +391,21 @@ class Cohort(Base):
     name: Mapped[str] = mapped_column(String(NAME_MAX))
     session_date: Mapped[date]
     lesson: Mapped[str] = mapped_column(String(100))
+    # The link's code: 100 random bits, never refused (cohorts.py).
     join_code: Mapped[str] = mapped_column(String(40), unique=True)
+    # The room's code: 8 characters to read aloud, joining until the end of the session's
+    # day; NULL for cohorts made before short codes, until their instructor rotates.
+    short_code: Mapped[str | None] = mapped_column(String(8), unique=True, index=True)
+    short_code_expires_at: Mapped[datetime | None]
+    # Read-only once set: no one joins, the codes cannot be rotated, no one is removed.
+    archived_at: Mapped[datetime | None]
+
+    @property
+    def spoken_short_code(self) -> str | None:
+        """The short code as shown and read aloud: two groups of four."""
+        code = self.short_code
+        return None if code is None else f"{code[:4]}-{code[4:]}"
+
     instructor_id: Mapped[int] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), index=True
     )
@@ -415,9 +432,10 @@ class CompletionRecord(Base):
     COMPLETION_RECORDS_KEPT_DAYS after the certificate's validity ends (`flask retention
     purge` deletes them then)."""
 
-    # Why it is kept: the learner left the cohort, deleted the account, or (still a member
-    # then) had the certificate withdrawn. The end of a membership replaces a withdrawal.
-    KEPT_BECAUSE = ("left", "deleted", "withdrawn")
+    # Why it is kept: the learner left the cohort, an instructor removed them, they deleted
+    # the account, or (still a member then) had the certificate withdrawn. The end of a
+    # membership replaces a withdrawal.
+    KEPT_BECAUSE = ("left", "removed", "deleted", "withdrawn")
 
     __tablename__ = "completion_records"
     __table_args__ = (

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -28,8 +29,15 @@ def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, d
     return {slug: read_at for slug, read_at in rows if slug in known}
 
 
-def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) -> bool:
-    """Record the section as read, once; True the first time."""
+def mark_read(
+    session: Session,
+    user_id: int,
+    lesson: Lesson,
+    section: Section,
+    reading_seconds: int | None = None,
+) -> bool:
+    """Record the section as read, once, with how long the page was open if that is known
+    (`reading_seconds`); True the first time."""
     inserted = insert_ignoring_duplicates(
         session,
         SectionRead,
@@ -37,10 +45,54 @@ def mark_read(session: Session, user_id: int, lesson: Lesson, section: Section) 
         lesson=lesson.slug,
         section=section.slug,
         read_at=utcnow(),
+        reading_seconds=reading_seconds,
     )
     if inserted:
         learner_progress.refresh(session, user_id, lesson.slug)
     return inserted
+
+
+# --- Reading time: the section page carries the moment it was served, signed ------------
+
+# A served time older than this (or from the future) is not believed: no reading time.
+SERVED_MAX_AGE = timedelta(days=1)
+SERVED_TOKEN_MAX = 200  # characters; ours are about 80
+
+
+def served_serializer(secret_key: str) -> URLSafeTimedSerializer:
+    """Signs the mark-read form's `served` field; its timestamp is the moment of serving."""
+    return URLSafeTimedSerializer(secret_key, salt="section-served")
+
+
+def served_token(secret_key: str, user_id: int, lesson: Lesson, section: Section) -> str:
+    """The `served` field of a section page served now to this learner: it binds the learner
+    and the section, so that it times nothing else."""
+    return served_serializer(secret_key).dumps([user_id, lesson.slug, section.slug])
+
+
+def reading_seconds(
+    secret_key: str, token: str | None, user_id: int, lesson: Lesson, section: Section
+) -> int | None:
+    """Seconds from serving the section page to now, from its `served` field; None for a
+    missing, tampered or foreign token, or a served time in the future or over a day old."""
+    if not token or len(token) > SERVED_TOKEN_MAX:
+        return None
+    try:
+        # max_age also refuses a timestamp from the future (itsdangerous: age < 0).
+        payload, served_at = served_serializer(secret_key).loads(
+            token, max_age=int(SERVED_MAX_AGE.total_seconds()), return_timestamp=True
+        )
+    except BadData:
+        return None
+    if payload != [user_id, lesson.slug, section.slug]:
+        return None
+    seconds = int((utcnow() - served_at).total_seconds())
+    return seconds if 0 <= seconds <= SERVED_MAX_AGE.total_seconds() else None
+
+
+def read_in_a_hurry(seconds: int | None, section: Section) -> bool:
+    """Marked read in under a quarter of the minutes the section says it takes."""
+    return seconds is not None and seconds * 4 < section.minutes * 60
 
 
 def resume_point(lesson: Lesson, read: Collection[str]) -> Section | None:

@@ -13,25 +13,28 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, bindparam, false, func, or_, select, true
+from sqlalchemy import Select, String, and_, bindparam, case, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.caching import COHORT_OVERVIEW, remembered
-from learnapp.content import Lesson, Quiz
+from learnapp.content import Lesson, Question, Quiz, parse_quiz
 from learnapp.db import UTCDateTime
 from learnapp.models import (
     Answer,
     Certificate,
+    CertificateEvent,
     Cohort,
     CompletionRecord,
     Enrolment,
     LearnerProgress,
     Person,
     QuizAttempt,
+    QuizVersion,
     SectionRead,
     User,
 )
+from learnapp.progress import read_in_a_hurry
 
 FILTERS = {
     "": "Everyone",
@@ -433,6 +436,25 @@ def all_learners(session: Session, scope: Scope, now: datetime) -> list[LearnerR
     return [_row(r, len(scope.lesson.sections)) for r in rows]
 
 
+def pass_dates(session: Session, scope: Scope) -> dict[int, datetime]:
+    """When each learner in scope last passed the final quiz (a renewal passes it again), by
+    user id: for the CSV export, one statement."""
+    if scope.quiz is None:
+        return {}
+    return dict(
+        session.execute(
+            select(QuizAttempt.user_id, func.max(QuizAttempt.submitted_at))
+            .where(
+                QuizAttempt.quiz_id == scope.quiz.id,
+                QuizAttempt.state == "closed",
+                QuizAttempt.passed == true(),
+                QuizAttempt.user_id.in_(scope.learner_ids),
+            )
+            .group_by(QuizAttempt.user_id)
+        ).all()
+    )
+
+
 # --- Former members ----------------------------------------------------------------------
 
 
@@ -442,7 +464,7 @@ class FormerMember(NamedTuple):
     record_id: int
     user_id: int | None  # None once the account is deleted
     name: str  # as certified
-    kept_because: str  # left, deleted, withdrawn (CompletionRecord.KEPT_BECAUSE)
+    kept_because: str  # left, removed, deleted, withdrawn (CompletionRecord.KEPT_BECAUSE)
     score_percent: float
     code: str
     issued_at: datetime
@@ -521,30 +543,55 @@ def people(former: Sequence[FormerMember]) -> int:
 @dataclass(frozen=True)
 class Event:
     at: datetime
-    kind: str  # read, attempt, certificate
-    subject: Any
+    kind: str  # read, attempt, certificate, log (a line of a certificate's audit log)
+    subject: Any  # a Section, QuizAttempt, Certificate or CertificateEvent
+    # read: seconds the page was open before "Mark as read" (None: not known), and whether
+    # that was under a quarter of the section's minutes.
+    reading_seconds: int | None = None
+    hurried: bool = False
+    # attempt: the safety-critical questions it got wrong, as the attempt's quiz had them.
+    missed: tuple[Question, ...] = ()
 
 
-def timeline(session: Session, user_id: int, lesson: Lesson, quiz: Quiz | None) -> list[Event]:
-    """Everything the learner did in this lesson, oldest first: three statements."""
-    events = [
-        Event(at, "read", lesson.section(slug))
-        for slug, at in session.execute(
-            select(SectionRead.section, SectionRead.read_at).where(
-                SectionRead.user_id == user_id, SectionRead.lesson == lesson.slug
-            )
+# The audit log's lines a timeline shows; a reissue is there already, as the new revision.
+TIMELINE_ACTIONS = ("revoke", "reinstate", "block", "unblock", "withdraw")
+
+
+def timeline(
+    session: Session,
+    user_id: int,
+    lesson: Lesson,
+    quiz: Quiz | None,
+    content_version: str | None = None,
+) -> list[Event]:
+    """Everything the learner did in this lesson, and what was done to their certificates,
+    oldest first: four statements, and at most two more when an attempt missed a critical
+    question (its wrong answers; the quizzes of attempts not drawn from `content_version`,
+    the current content, which `quiz` is)."""
+    events = []
+    for slug, at, seconds in session.execute(
+        select(SectionRead.section, SectionRead.read_at, SectionRead.reading_seconds).where(
+            SectionRead.user_id == user_id, SectionRead.lesson == lesson.slug
         )
-        if lesson.section(slug)
-    ]
+    ):
+        section = lesson.section(slug)
+        if section is not None:
+            hurried = read_in_a_hurry(seconds, section)
+            events.append(Event(at, "read", section, reading_seconds=seconds, hurried=hurried))
     if quiz is not None:
+        attempts = session.execute(
+            select(QuizAttempt, QuizVersion.content_version)
+            .join(QuizVersion, QuizVersion.id == QuizAttempt.quiz_version_id)
+            .where(QuizAttempt.user_id == user_id, QuizAttempt.quiz_id == quiz.id)
+        ).all()
+        missed = _critical_misses(session, attempts, lesson, quiz, content_version)
         events += [
-            Event(a.submitted_at or a.started_at, "attempt", a)
-            for a in session.scalars(
-                select(QuizAttempt).where(
-                    QuizAttempt.user_id == user_id, QuizAttempt.quiz_id == quiz.id
-                )
-            )
+            Event(a.submitted_at or a.started_at, "attempt", a, missed=missed.get(a.id, ()))
+            for a, _drawn_from in attempts
         ]
+    codes = select(Certificate.code).where(
+        Certificate.user_id == user_id, Certificate.lesson == lesson.slug
+    )
     events += [
         Event(c.created_at, "certificate", c)
         for c in session.scalars(
@@ -553,7 +600,69 @@ def timeline(session: Session, user_id: int, lesson: Lesson, quiz: Quiz | None) 
             )
         )
     ]
+    events += [
+        Event(line.at, "log", line)
+        for line in session.scalars(
+            select(CertificateEvent)
+            .where(
+                CertificateEvent.code.in_(codes.distinct()),
+                CertificateEvent.action.in_(TIMELINE_ACTIONS),
+            )
+            .order_by(CertificateEvent.id)
+        )
+    ]
+    # Stable: a revocation and the block it set, made at one moment, stay in that order.
     return sorted(events, key=lambda e: e.at)
+
+
+def _critical_misses(
+    session: Session,
+    attempts: Sequence[Any],
+    lesson: Lesson,
+    quiz: Quiz,
+    content_version: str | None,
+) -> dict[int, tuple[Question, ...]]:
+    """The safety-critical questions each closed attempt got wrong, by attempt id, in the
+    order they were shown, judged by the quiz as the attempt was drawn from it."""
+    flagged = {a.id: (a, drawn_from) for a, drawn_from in attempts if a.critical_missed}
+    if not flagged:
+        return {}
+    wrong = session.execute(
+        select(Answer.attempt_id, Answer.question_id)
+        .where(Answer.attempt_id.in_(flagged), Answer.correct == false())
+        .order_by(Answer.attempt_id, Answer.position)
+    ).all()
+    older = {
+        a.quiz_version_id
+        for a, drawn_from in flagged.values()
+        if content_version is not None and drawn_from != content_version
+    }
+    drawn_quizzes = _stored_quizzes(session, older, lesson) if older and wrong else {}
+    missed: dict[int, list[Question]] = {}
+    for attempt_id, question_id in wrong:
+        attempt, _ = flagged[attempt_id]
+        asked = drawn_quizzes.get(attempt.quiz_version_id, quiz)
+        question = asked.question(question_id) or quiz.question(question_id)
+        if question is not None and question.critical:
+            missed.setdefault(attempt_id, []).append(question)
+    return {attempt_id: tuple(questions) for attempt_id, questions in missed.items()}
+
+
+def _stored_quizzes(session: Session, version_ids: set[int], lesson: Lesson) -> dict[int, Quiz]:
+    """Quizzes as stored with attempts (quiz_versions), by version id; one that no longer
+    parses is left out (the current quiz stands in for it)."""
+    stored = {}
+    for version_id, quiz_id, drawn_from, document in session.execute(
+        select(
+            QuizVersion.id, QuizVersion.quiz_id, QuizVersion.content_version, QuizVersion.document
+        ).where(QuizVersion.id.in_(version_ids))
+    ):
+        parsed, _problems = parse_quiz(
+            document, f"stored quiz {quiz_id}@{drawn_from}", {lesson.slug: lesson}
+        )
+        if parsed is not None:
+            stored[version_id] = parsed
+    return stored
 
 
 # --- Item analysis -----------------------------------------------------------------------
@@ -567,6 +676,9 @@ class ItemReport:
     discrimination: float | None
     wrong_choices: list[tuple[str, int]]  # option text, times chosen
     flags: list[str]
+    blank: int = 0  # answers left blank
+    too_few: bool = False  # too few attempts for the flags (the page says so once)
+    low_facility: bool = False  # facility under Thresholds.low_facility
 
 
 def _attempts_in_scope(scope: Scope, first_only: bool) -> Any:
@@ -595,6 +707,7 @@ def item_analysis(
             func.sum(Answer.score * Answer.score),
             func.sum(rest * rest),
             func.sum(Answer.score * rest),
+            func.count(case((_left_blank(), 1))),
         )
         .join(QuizAttempt, QuizAttempt.id == Answer.attempt_id)
         .where(Answer.attempt_id.in_(attempt_ids))
@@ -602,7 +715,7 @@ def item_analysis(
     ).all()
     choice_counts = _wrong_choice_counts(session, scope.quiz, attempt_ids)
     reports = []
-    for question_id, n, max_points, sx, sy, sxx, syy, sxy in sums:
+    for question_id, n, max_points, sx, sy, sxx, syy, sxy, blank in sums:
         item = itemstats.ItemSums(
             n, float(max_points), float(sx), float(sy), float(sxx), float(syy), float(sxy)
         )
@@ -614,10 +727,18 @@ def item_analysis(
                 discrimination=itemstats.discrimination(item),
                 wrong_choices=choice_counts.get(question_id, []),
                 flags=itemstats.flags(item, limits),
+                blank=blank,
+                too_few=itemstats.too_few(item, limits),
+                low_facility=itemstats.low_facility(item, limits),
             )
         )
     order = {q.id: i for i, q in enumerate(scope.quiz.questions)}
     return sorted(reports, key=lambda r: order.get(r.question_id, len(order)))
+
+
+def _left_blank() -> Any:
+    """An answer left blank: its response is JSON null (or, written otherwise, SQL NULL)."""
+    return or_(Answer.response.is_(None), cast(Answer.response, String) == "null")
 
 
 def _wrong_choice_counts(

@@ -15,7 +15,7 @@ from learnapp.db import UTCDateTime, dialect_insert
 from learnapp.models import Certificate, Cohort, CompletionRecord, Enrolment
 
 # Why a record is kept (CompletionRecord.KEPT_BECAUSE).
-LEFT, DELETED, WITHDRAWN = "left", "deleted", "withdrawn"
+LEFT, REMOVED, DELETED, WITHDRAWN = "left", "removed", "deleted", "withdrawn"
 
 _COPIED = (
     "cohort_id",

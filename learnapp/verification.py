@@ -6,7 +6,6 @@ import io
 import logging
 import math
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -195,12 +194,14 @@ QUIET_ZONE = 4  # modules of light margin a QR reader expects around the code
 DECODED_SIDE = 300  # pixels: the QR image is scaled up to about this before decoding
 LOSSLESS = {"/FlateDecode", "/Fl"}  # or no filter at all: we never store a QR code lossy
 
-TEXT_SECONDS = 0.5  # for reading the text of all pages read: ours takes about 5 ms
+# Operators visited while reading the text of all pages read: our certificate has about 250.
+# A count, not a clock, so that an upload gets the same answer on a busy server as on a quiet one.
+OPERATORS_READ = 10_000
 
 # pypdf's limits while it reads an upload (pypdf.Configuration). A certificate's streams are a
 # few kilobytes (its page's text, its QR code); with the defaults (75 MB a stream) one upload of
 # 5 MB expanded into minutes of text extraction. pypdf parses about 1 MB of page content a
-# second, so a stream takes at most a quarter of a second before TEXT_SECONDS is checked.
+# second, so a stream takes at most a quarter of a second before OPERATORS_READ is checked.
 STREAM_MAX = 256_000
 PDF_LIMITS: dict[str, Any] = {
     "maximum_declared_stream_length": STREAM_MAX,
@@ -274,30 +275,36 @@ def scan_pdf(data: bytes) -> Scan:
         except Exception as error:
             log.info("an uploaded file is not a readable PDF: %r", error)
             return Scan(readable=False)
-        deadline = time.monotonic() + TEXT_SECONDS
+        budget = _OperatorBudget(OPERATORS_READ)
         for page in pages:
             for image in _images(page):
                 links.extend(
                     (text, code) for text in _qr_texts(image) if (code := code_in_link(text))
                 )
-            texts.append(_text(page, deadline))
+            texts.append(_text(page, budget))
     codes = [code for _, code in links] + [c for text in texts for c in codes_in_text(text)]
     return Scan(True, tuple(dict.fromkeys(codes))[:CODES_KEPT], tuple(links))
 
 
-class OutOfTime(Exception):
-    """Reading an upload's text took longer than TEXT_SECONDS."""
+class OutOfBudget(Exception):
+    """Reading an upload's text visited more than OPERATORS_READ operators."""
 
 
-def _text(page: PageObject, deadline: float) -> str:
-    def in_time(*_: Any) -> None:
+class _OperatorBudget:
+    def __init__(self, operators: int) -> None:
+        self.left = operators
+
+    def spend(self, *_: Any) -> None:
         # Called before each operator, nested forms' too: a page drawing a form ten
         # thousand times stops here, not after all of them.
-        if time.monotonic() > deadline:
-            raise OutOfTime
+        self.left -= 1
+        if self.left < 0:
+            raise OutOfBudget
 
+
+def _text(page: PageObject, budget: _OperatorBudget) -> str:
     try:
-        return page.extract_text(visitor_operand_before=in_time)[:TEXT_SEARCHED]
+        return page.extract_text(visitor_operand_before=budget.spend)[:TEXT_SEARCHED]
     except Exception as error:  # as in scan_pdf: a damaged page has no text to give
         log.info("no text from an uploaded page: %r", error)
         return ""

@@ -4,20 +4,23 @@ and leaving hides the learner again."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import select
 
+from learnapp.db import utcnow
 from learnapp.models import Cohort, Enrolment
 from tests.conftest import count_rows, form_errors
 from tests.test_instructor import LESSON, add_cohort, logged_in
 
 CODE = "01ABC-DEFGH-JKMNP-QRSTV"
+SHORT_CODE = "K7P29QXM"
 CODE_PATTERN = re.compile(r"[0-9A-HJKMNP-TV-Z]{5}(-[0-9A-HJKMNP-TV-Z]{5}){3}")
 NOTICE = "Its instructors will see your progress"
 THROTTLED = "Too many wrong codes"
+LENGTHS = "A cohort code has 8 characters"
 UNKNOWN = "No cohort has this code"
 
 
@@ -30,7 +33,14 @@ def app_config(app_config):
 def cohort(db, create_user) -> SimpleNamespace:
     """An instructor's cohort with a known join code."""
     teacher = create_user(email="teach@example.com", name="Tess Teacher", role="instructor")
-    cohort_id = add_cohort(db, teacher.id, "Tuesday evening", join_code=CODE)
+    cohort_id = add_cohort(
+        db,
+        teacher.id,
+        "Tuesday evening",
+        join_code=CODE,
+        short_code=SHORT_CODE,
+        short_code_expires_at=utcnow() + timedelta(hours=2),
+    )
     db.commit()
     return SimpleNamespace(id=cohort_id, url=f"/instructor/cohorts/{cohort_id}")
 
@@ -60,7 +70,8 @@ def test_instructor_creates_a_cohort_with_a_code_and_link(app, db, create_user):
     assert CODE_PATTERN.fullmatch(cohort.join_code)
     assert len(cohort.join_code.replace("-", "")) == 20
     html = client.get(response.headers["Location"]).text
-    assert f"Learners join with the code {cohort.join_code}" in html
+    assert re.fullmatch("[0-9A-HJKMNP-TV-Z]{8}", cohort.short_code)
+    assert f"Learners join with the code {cohort.spoken_short_code} on the day" in html
     # The session's day as every page writes a day: no leading zero.
     assert "session on 4 March 2025" in html
     assert "<td>4 March 2025</td>" in client.get("/instructor/").text
@@ -145,8 +156,9 @@ def test_a_learner_can_be_in_several_cohorts(db, client, learner, cohort):
     ("typed", "message"),
     [
         ("01ABC-DEFGH-JKMNP-QRSTW", UNKNOWN),  # well formed, but no cohort has it
-        ("01ABC-DEFGH-JKMNP-QRSTU", UNKNOWN),  # U is not in the alphabet
-        ("hello", UNKNOWN),
+        ("01ABC-DEFGH-JKMNP-QRSTU", LENGTHS),  # U is not in the alphabet
+        ("hello", LENGTHS),
+        ("WRONG-CDE", "No cohort has this code today"),
         ("", "This field is required."),
     ],
 )
@@ -161,21 +173,25 @@ def test_an_unknown_link_is_not_found(client, learner, cohort):
     assert client.get("/cohorts/join/01ABC-DEFGH-JKMNP-QRSTW").status_code == 404
 
 
-def test_guessing_is_throttled_even_for_the_right_code(db, client, learner, cohort):
+def test_wrong_short_codes_are_throttled_per_account_but_the_link_never_is(
+    db, client, learner, cohort
+):
     for _ in range(3):  # JOIN_CODE_FAILURES is 3 per 15 minutes here
-        assert client.post("/cohorts/join", data={"code": "WRONG"}).status_code == 400
-    response = client.post("/cohorts/join", data={"code": CODE})
-    assert response.status_code == 429
-    assert any(THROTTLED in error for error in form_errors(response.text))
-    link = client.get(f"/cohorts/join/{CODE}")
-    assert link.status_code == 429 and "Too many tries" in link.text
+        assert client.post("/cohorts/join", data={"code": "WRONG-CDE"}).status_code == 400
+    refused = client.post("/cohorts/join", data={"code": SHORT_CODE})
+    assert refused.status_code == 429
+    assert any(THROTTLED in error for error in form_errors(refused.text))
     assert enrolments(db) == []
+    # The link's code, in the link or typed, is never refused.
+    assert client.get(f"/cohorts/join/{CODE}").status_code == 200
+    assert client.post("/cohorts/join", data={"code": CODE}).status_code == 302
+    assert enrolments(db) == [(cohort.id, learner.id)]
 
 
-def test_unknown_links_count_as_guesses(client, learner, cohort):
-    for _ in range(3):
+def test_unknown_links_are_not_counted_as_guesses(db, client, learner, cohort):
+    for _ in range(5):
         assert client.get("/cohorts/join/01ABC-DEFGH-JKMNP-QRSTW").status_code == 404
-    assert client.get(f"/cohorts/join/{CODE}").status_code == 429
+    assert client.post("/cohorts/join", data={"code": SHORT_CODE}).status_code == 302
 
 
 def test_right_codes_are_not_counted_as_guesses(db, client, learner, cohort):

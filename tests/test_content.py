@@ -175,6 +175,12 @@ def test_front_matter_not_closed(content):
         (r"^title: Poor posture$", 'title: ""', ("'title' must be non-empty text",)),
         (r"^objectives:\n(  - .*\n)+", "objectives: []\n", ("'objectives' must be a list",)),
         (r"^minutes: 4$", "minutes: 4\ncolour: blue", ("unknown key 'colour'", "allowed:")),
+        (r"^short_title: Posture$", 'short_title: ""', ("'short_title' must be non-empty",)),
+        (
+            r"^short_title: Posture$",
+            "short_title: Posture held for too long",
+            ("'short_title' must be at most 20 characters",),
+        ),
     ],
 )
 def test_a_bad_front_matter_value_names_its_line(content, pattern, new, words):
@@ -183,6 +189,12 @@ def test_a_bad_front_matter_value_names_its_line(content, pattern, new, words):
     if "\n" in new.rstrip("\n"):  # the problem is on the inserted line, not the matched one
         line += new.count("\n")
     assert_problem(problems_of(content), POSTURE, line, *words)
+
+
+def test_a_section_without_a_short_title_is_short_for_its_title(content):
+    drop_line(content / POSTURE, "short_title: Posture")
+    section = load(content).lessons["spinal-muscle-spasm"].section("poor-posture")
+    assert (section.title, section.short_title) == ("Poor posture", "Poor posture")
 
 
 def test_a_section_without_a_title(content):

@@ -67,6 +67,8 @@ def add_cohort(db: Any, instructor_id: int, name: str = "Tuesday class", **value
         lesson=LESSON,
         join_code=values.get("join_code") or new_join_code(),
         instructor_id=instructor_id,
+        short_code=values.get("short_code"),
+        short_code_expires_at=values.get("short_code_expires_at"),
     )
     db.add(cohort)
     db.flush()
@@ -415,7 +417,7 @@ def test_summary_counts_the_cohort(teacher, arranged):
 
 def test_each_learner_has_a_mark_per_section(teacher, arranged):
     html = teacher.get(arranged.url).text
-    assert html.count('<th scope="col" class="mark">') == len(SECTIONS)
+    assert html.count('<th scope="col" class="mark"') == len(SECTIONS)
     bob = row_of(html, "Bob Reader")  # read the first three; a retired section does not count
     assert "<td>3/7</td>" in bob
     assert re.findall(r'aria-label="(read|not read)"', bob) == ["read"] * 3 + ["not read"] * 4
@@ -525,28 +527,31 @@ def test_walking_by_name_and_sorting_give_the_same_pages(app, db, arranged, sear
     assert reports.learners_page(db, scope, walking, now, per_page=20).rows
 
 
-def test_charts_have_tables_with_the_same_numbers(teacher, arranged):
+def test_charts_are_tables_with_a_bar_per_number(teacher, arranged):
     html = teacher.get(arranged.url).text
-    assert html.count('<svg role="img"') == 2
     figures = html.split("<figure")[1:]
+    assert len(figures) == 2
     funnel, scores = [
         (
-            re.findall(r'class="chart-value">(\d+)</text>', figure),
-            re.findall(r'<tr><th scope="row">([^<]+)</th><td>(\d+)</td></tr>', figure),
+            re.findall(r'<th scope="row" class="chart-label">([^<]+)</th>', figure),
+            re.findall(r'class="chart-value">(\d+)</span>', figure),
+            [
+                float(w)
+                for w in re.findall(r'<rect class="chart-bar" [^>]*width="([\d.]+)"', figure)
+            ],
         )
         for figure in figures
     ]
-    # Readers of each section among the cohort (Olga's reads do not count).
+    # Readers of each section among the cohort (Olga's reads do not count), each bar a share
+    # of the 11 enrolled.
     readers = ["6", "6", "5", "4", "4", "3", "3"]
-    assert funnel == (
-        readers,
-        [(title, n) for (_s, title), n in zip(SECTIONS, readers, strict=True)],
-    )
+    assert funnel[:2] == ([title for _s, title in SECTIONS], readers)
+    assert funnel[2] == [round(100 * int(n) / 11, 1) for n in readers]
     # Best scores: Fay 100, Hal 95, Eve 90 -> 90-100%; Dan 85, Gus 80 -> 80-89%; Ivy 50.
     bands = ["0", "0", "0", "0", "0", "1", "0", "0", "2", "3"]
-    assert scores[0] == bands
-    assert [n for _label, n in scores[1]] == bands
-    assert scores[1][-1][0] == "90-100%" and scores[1][5][0] == "50-59%"
+    assert scores[1] == bands
+    assert scores[0][-1] == "90-100%" and scores[0][5] == "50-59%"
+    assert scores[2][-1] == 100 and scores[2][0] == 0  # scaled to the largest band
 
 
 # --- A learner's timeline ----------------------------------------------------------------
@@ -599,27 +604,35 @@ def test_csv_has_a_row_per_learner_and_a_column_per_section(teacher, arranged):
     assert response.mimetype == "text/csv"
     header, *rows = csv_rows(response)
     assert header == [
+        "Cohort",
+        "Session date",
         "Name",
         "E-mail",
         "Sections read",
         *[f"Read: {title}" for _slug, title in SECTIONS],
+        "Last activity",
         "Attempts",
         "Best score (%)",
         "Passed",
+        "Pass date",
         "Certificate code",
+        "Certificate status",
         "Certificate issued",
         "Certificate expires",
         "Status",
     ]
-    by_name = {row[0]: row for row in rows}
+    by_name = {row[2]: row for row in rows}
     assert list(by_name) == NAMES and len(rows) == len(NAMES)
-    assert by_name["Bob Reader"] == [
-        "Bob Reader", "bob@example.com", "3", *["yes"] * 3, *["no"] * 4,
-        "0", "", "no", "", "", "", "member",
+    bob = by_name["Bob Reader"]
+    assert bob[:12] + bob[13:] == [
+        "Tuesday class", "2025-03-04", "Bob Reader", "bob@example.com", "3",
+        *["yes"] * 3, *["no"] * 4, "0", "", "no", "", "", "none", "", "", "member",
     ]  # fmt: skip
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", bob[12])  # last activity
     fay = by_name["Fay Certified"]
-    assert fay[10:14] == ["1", "100", "yes", arranged.fay_code]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d", fay[14]) and fay[15] > fay[14]
+    assert fay[13:19] == ["1", "100", "yes", fay[16], arranged.fay_code, "valid"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", fay[16])  # pass date
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", fay[19]) and fay[20] > fay[19]
 
 
 @pytest.mark.parametrize(
@@ -639,7 +652,7 @@ def test_csv_defuses_formulas_and_keeps_accents(app, db, create_user, name, cell
     db.commit()
     response = logged_in(app, "teach@example.com").get(f"/instructor/cohorts/{cohort}/export.csv")
     _header, row = csv_rows(response)
-    assert row[0] == cell
+    assert row[2] == cell
 
 
 # --- Former members' completion records ----------------------------------------------------
@@ -723,24 +736,26 @@ def test_the_dashboard_lists_former_members_below_the_members(teacher, arranged,
 
 def test_the_csv_lists_former_members_after_the_members(teacher, arranged, former):
     header, *rows = csv_rows(teacher.get(f"{arranged.url}/export.csv"))
-    assert [row[0] for row in rows] == [
+    assert [row[2] for row in rows] == [
         *NAMES,
         "Leo Left",
         "Old Expired",
         "Wyn Withdrawn",
         "Zed Deleted",
     ]
-    statuses = {row[0]: row[-1] for row in rows}
+    statuses = {row[2]: row[-1] for row in rows}
     assert statuses["Fay Certified"] == "member" and statuses["Leo Left"] == "left"
     assert (statuses["Wyn Withdrawn"], statuses["Zed Deleted"]) == ("withdrawn", "deleted")
     zed = rows[-1]
     assert len(zed) == len(header)
-    assert zed[1:3] == ["", ""] and zed[-6:-1] == [
-        "90",
-        "yes",
-        former.codes["Zed Deleted"],
-        *zed[-3:-1],
-    ]
+    assert zed[:2] == ["Tuesday class", "2025-03-04"]
+    assert zed[3:5] == ["", ""]
+    # best score, passed, pass date (not kept), certificate code and status, issued, expires
+    assert zed[-8:-1] == ["90", "yes", "", former.codes["Zed Deleted"], "valid", *zed[-3:-1]]
+    certificate_status = {row[2]: row[-4] for row in rows}
+    assert certificate_status["Leo Left"] == "revoked"
+    assert certificate_status["Old Expired"] == "expired"
+    assert certificate_status["Wyn Withdrawn"] == "withdrawn"
 
 
 def test_a_cohort_without_former_members_says_so(teacher, arranged):
@@ -760,7 +775,7 @@ def test_csv_defuses_formulas_in_former_members_records(app, db, create_user, na
     db.commit()
     response = logged_in(app, "teach@example.com").get(f"/instructor/cohorts/{cohort}/export.csv")
     _header, row = csv_rows(response)
-    assert (row[0], row[-4]) == (cell, "'-1+2")
+    assert (row[2], row[-5]) == (cell, "'-1+2")
 
 
 def test_former_members_cost_one_statement_however_many(app, db, teacher, arranged):
@@ -845,4 +860,5 @@ def test_pages_show_times_in_the_configured_zone(vancouver):
 @pytest.mark.parametrize("app_config", [{"TIME_ZONE": "America/Vancouver"}], indirect=True)
 def test_csv_dates_are_in_the_configured_zone(vancouver):
     _header, row = csv_rows(vancouver.client.get(f"{vancouver.url}/export.csv"))
-    assert row[-4:] == ["VALCODE", "2024-06-30", "2029-12-31", "member"]
+    assert row[-5:] == ["VALCODE", "valid", "2024-06-30", "2029-12-31", "member"]
+    assert row[-10] == "2024-06-30 20:30"  # last activity

@@ -13,7 +13,15 @@ from sqlalchemy import insert
 
 from learnapp import reports
 from learnapp.db import utcnow
-from learnapp.itemstats import ItemSums, Thresholds, discrimination, facility, flags
+from learnapp.itemstats import (
+    ItemSums,
+    Thresholds,
+    discrimination,
+    facility,
+    flags,
+    low_facility,
+    too_few,
+)
 from learnapp.models import Answer, Cohort, QuizAttempt
 from tests.test_instructor import (
     LESSON,
@@ -26,7 +34,8 @@ from tests.test_instructor import (
     refresh_progress,
 )
 
-FEW = "too few attempts to judge (fewer than 10)"
+# Too few attempts to judge: no flags (the page says so once, above its table).
+FEW: list[str] = []
 
 
 def sums_of(xs: list[float], ys: list[float], points: float = 1) -> ItemSums:
@@ -106,8 +115,8 @@ def test_no_attempts_have_no_statistics():
 @pytest.mark.parametrize(
     ("xs", "ys", "expected"),
     [
-        (X, Y, [FEW]),
-        ([1] * 9, [10] * 9, [FEW]),  # too easy and flat, but 9 attempts are too few to say
+        (X, Y, FEW),
+        ([1] * 9, [10] * 9, FEW),  # too easy and flat, but 9 attempts are too few to say
         ([1] * 19 + [0], [10] * 19 + [0], ["too easy"]),  # 95%
         ([1] * 9 + [0], [10] * 9 + [0], []),  # exactly 90%: not above it
         ([1] + [0] * 9, [10] + [0] * 9, ["too hard"]),  # 10%
@@ -126,6 +135,21 @@ def test_flags(xs, ys, expected):
 def test_flag_thresholds_are_configurable():
     limits = Thresholds(min_attempts=5, too_easy=50, too_hard=10, weak_discrimination=96)
     assert flags(sums_of(X, Y), limits) == ["too easy", "discriminates poorly"]
+
+
+@pytest.mark.parametrize(
+    ("xs", "few", "low"),
+    [
+        ([1] * 2 + [0] * 7, True, True),  # 22%: low however few the attempts
+        ([1] * 3 + [0] * 7, False, False),  # exactly 30%: not under it
+        ([1] * 2 + [0] * 8, False, True),  # 20%
+        ([], True, False),  # no attempts: no facility to call low
+    ],
+)
+def test_too_few_attempts_and_low_facility(xs, few, low):
+    sums = sums_of(xs, [0] * len(xs))
+    assert too_few(sums, Thresholds()) is few
+    assert low_facility(sums, Thresholds()) is low
 
 
 # --- The same numbers from SQL ------------------------------------------------------------
@@ -223,7 +247,7 @@ def test_item_analysis_of_first_attempts_matches_the_hand_values(app, db, analys
     assert a.sums == ItemSums(n=5, max_points=5, sx=3, sy=31, sxx=3, syy=219, sxy=24)
     assert a.facility == pytest.approx(60)
     assert a.discrimination == pytest.approx(100 * R)
-    assert a.flags == [FEW]
+    assert a.flags == FEW and a.too_few and not a.low_facility
     # The rest question sees the same pairs the other way round: 31 / 50 = 62%, same r.
     assert rest.facility == pytest.approx(62)
     assert rest.discrimination == pytest.approx(100 * R)
@@ -246,7 +270,8 @@ def test_item_analysis_of_every_attempt_includes_the_retake(app, db, analysed):
 
 
 def item_row(html: str, question_id: str) -> list[str]:
-    row = next(r for r in html.split("<tr>") if f'<span class="meta">{question_id}</span>' in r)
+    rows = re.split(r"<tr[ >]", html)  # a highlighted row has a class
+    row = next(r for r in rows if f'<span class="meta">{question_id}</span>' in r)
     return re.findall(r"<td>(.*?)</td>", row, re.S)
 
 
@@ -256,9 +281,10 @@ def test_items_page_shows_the_numbers(app, analysed):
     first = client.get(url).text
     assert "first attempts." in first and "Include every attempt" in first
     n, fac, disc, wrong, why = item_row(first, A)
-    assert (n, fac, disc, why) == ("5", "60%", "95%", FEW)
+    assert (n, fac, disc, why) == ("5", "60%", "95%", "")
     assert "Solid plates of bone that lock the vertebrae together: 1" in wrong
-    assert item_row(first, MULTI)[1:3] == ["0%", "—"]
+    fac, disc = item_row(first, MULTI)[1:3]
+    assert fac.startswith("0%") and "Low facility: under 30%" in fac and disc == "—"
     every = client.get(f"{url}?attempts=all").text
     assert item_row(every, A)[:3] == ["6", "67%", "82%"]
 

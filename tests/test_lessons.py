@@ -144,6 +144,8 @@ def test_progress_survives_a_text_edit(app, client, learner, tmp_path):
 
 SECTION = f"{LESSON}/sections/poor-posture"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
+# The moment the page was served, signed for the learner (progress.served_token).
+SERVED_FIELD = re.compile(r'name="served" value="([^"]+)"')
 
 
 def signed_in(app, create_user, email: str, name: str, role: str = "learner"):
@@ -156,7 +158,10 @@ def signed_in(app, create_user, email: str, name: str, role: str = "learner"):
 
 
 def without_tokens(html: str) -> str:
-    return CSRF_FIELD.sub('name="csrf_token" value=""', html)
+    """The page without what differs on every request: the CSRF token and the served time."""
+    return SERVED_FIELD.sub(
+        'name="served" value=""', CSRF_FIELD.sub('name="csrf_token" value=""', html)
+    )
 
 
 def test_learners_in_the_same_state_get_their_own_page_from_one_skeleton(

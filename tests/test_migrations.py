@@ -1,5 +1,5 @@
 """Alembic migrations: they build the schema the models describe, and each one that moves
-data (0003 fills learner_progress, 0005, 0006, 0008, 0010) keeps what a deployment holds."""
+data (0003 fills learner_progress, 0005, 0006, 0008, 0010, 0011) keeps what a deployment holds."""
 
 from __future__ import annotations
 
@@ -423,14 +423,25 @@ def test_0010_tells_why_each_record_is_kept_and_whose_it_is(migrated):
     certificate, withdrawn or not, tells which, and names the holder if the account exists."""
     from sqlalchemy.exc import IntegrityError
 
-    from learnapp.models import WITHDRAWN, CompletionRecord, User
-    from tests.test_instructor import add_cohort, add_users
+    from learnapp.cohorts import new_join_code
+    from learnapp.models import WITHDRAWN, Cohort, CompletionRecord, User
+    from tests.test_instructor import LESSON, add_users
 
     migrate(migrated, "0009")
     now = utcnow()
     with Session(get_engine(migrated)) as db:
         teacher, ann = add_users(db, [("Tess", "tess@example.com"), ("Ann", "ann@example.com")])
-        cohort = add_cohort(db, teacher)
+        # The columns cohorts had at 0009: later ones (short codes, 0012) are not there yet.
+        cohort = db.scalar(
+            insert(Cohort).returning(Cohort.id),
+            {
+                "name": "Tuesday class",
+                "session_date": now.date(),
+                "lesson": LESSON,
+                "join_code": new_join_code(),
+                "instructor_id": teacher,
+            },
+        )
         withdrawn = {
             **certificate(ann, now - 9 * DAY, now + 900 * DAY, code="WITHDRAWN"),
             "name": "",
@@ -488,3 +499,47 @@ def test_0010_tells_why_each_record_is_kept_and_whose_it_is(migrated):
         assert db.scalar(select(func.count()).select_from(COMPLETION_RECORDS_BEFORE_0010)) == 2
     migrate(migrated, "head")
     assert kept() == {"WITHDRAWN": ("withdrawn", None), "DELETED": ("deleted", None)}
+
+
+def test_0011_gives_reads_a_reading_time_and_keeps_every_read(migrated):
+    """Reads from before 0011 have no reading time (NULL: not known); a new one can be
+    stored; a downgrade keeps the reads (and, on SQLite, the index on an expression that a
+    table rebuild would lose)."""
+    from sqlalchemy import inspect
+
+    from learnapp.models import User
+    from tests.test_instructor import add_users
+
+    migrate(migrated, "0010")
+    now = utcnow()
+    with Session(get_engine(migrated)) as db:
+        (ann,) = add_users(db, [("Ann", "ann@example.com")])
+        db.execute(insert(SectionRead), reads(ann, 3, now - DAY))
+        db.commit()
+    migrate(migrated, "0011")
+
+    def seconds() -> dict[str, int | None]:
+        with Session(get_engine(migrated)) as db:
+            rows = db.execute(select(SectionRead.section, SectionRead.reading_seconds))
+            return dict(rows.all())
+
+    assert seconds() == {"spine-and-spasm": None, "vehicle-accidents": None, "sports-strains": None}
+    with Session(get_engine(migrated)) as db:
+        (read,) = reads(ann, 7, now)[6:]
+        db.execute(insert(SectionRead), {**read, "reading_seconds": 95})
+        db.commit()
+    assert seconds()["summary"] == 95
+
+    migrate(migrated, "0010", down=True)
+    with get_engine(migrated).connect() as connection:
+        sections = connection.scalars(text("SELECT section FROM section_reads ORDER BY id"))
+        assert len(sections.all()) == 4
+        columns = {c["name"] for c in inspect(connection).get_columns("section_reads")}
+        assert "reading_seconds" not in columns
+        if connection.dialect.name == "sqlite":
+            names = connection.scalars(text("SELECT name FROM sqlite_master WHERE type = 'index'"))
+            assert "ix_users_lower_name" in set(names)
+    with Session(get_engine(migrated)) as db:
+        assert db.scalar(select(User.name).where(User.id == ann)) == "Ann"
+    migrate(migrated, "head")
+    assert seconds()["summary"] is None  # dropped with its column: not known again

@@ -69,9 +69,10 @@ def leave(client, cohort) -> None:
 
 
 def exported(cohort) -> dict[str, list[str]]:
-    """The cohort's CSV as rows by name; the header under "Name"."""
+    """The cohort's CSV as rows by name (the third column, after the cohort's name and
+    session date); the header under "Name"."""
     rows = csv_rows(cohort.teacher.get(f"{cohort.dashboard}/export.csv"))
-    return {row[0]: row for row in rows}
+    return {row[2]: row for row in rows}
 
 
 def kept_row(certificate: Certificate, marked: str, status: str = "Valid") -> list[str]:
@@ -87,11 +88,16 @@ def kept_row(certificate: Certificate, marked: str, status: str = "Valid") -> li
     ]
 
 
-def kept_csv_row(certificate: Certificate, status: str, sections: int) -> list[str]:
+def kept_csv_row(
+    certificate: Certificate, status: str, sections: int, certificate_status: str = "valid"
+) -> list[str]:
     day = certificate.issued_at.date().isoformat()
     until = certificate.valid_until.date().isoformat()
-    nothing_known = ["", "", *[""] * sections, ""]  # e-mail, reads, attempts
-    return [certificate.name, *nothing_known, "100", "yes", certificate.code, day, until, status]
+    cohort = ["Tuesday class", "2025-03-04"]
+    nothing_known = ["", "", *[""] * sections, "", ""]  # e-mail, reads, last activity, attempts
+    result = ["100", "yes", ""]  # best score, passed, pass date (not kept)
+    certified = [certificate.code, certificate_status, day, until]
+    return [*cohort, certificate.name, *nothing_known, *result, *certified, status]
 
 
 # --- Former members: on the dashboard and in the CSV (issue 20, item 5) -------------------

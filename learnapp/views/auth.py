@@ -29,6 +29,7 @@ from learnapp.security import (
     throttle,
 )
 from learnapp.security import wait_in_words as _wait
+from learnapp.views.cohorts import cohort_in_link
 
 bp = Blueprint("auth", __name__, url_prefix="/auth")
 
@@ -39,14 +40,27 @@ def _start_session(user, remember: bool = False):
     login_user(user, remember=remember)
 
 
+def _landing() -> str:
+    """Where a signed-in person starts: instructors and admins on Teach (their cohorts),
+    learners on their lessons."""
+    return url_for("instructor.index" if current_user.is_instructor else "lessons.index")
+
+
 def _after_login():
-    return redirect(safe_next(request.args.get("next")) or url_for("lessons.index"))
+    return redirect(safe_next(request.args.get("next")) or _landing())
 
 
 def _known_here(response, user_id: int):
     """This device has signed in to the account: failed logins elsewhere never delay it."""
     remember_device(response, user_id, path=f"{request.script_root}{bp.url_prefix}/")
     return response
+
+
+def _joining() -> dict:
+    """What the login and register pages carry to each other: the page to go to after
+    (`next`), and the class a join link in it leads to, which they name."""
+    next_url = safe_next(request.args.get("next"))
+    return {"next_url": next_url, "joining": cohort_in_link(next_url)}
 
 
 def _registration_refused() -> str | None:
@@ -70,7 +84,7 @@ def _registration_refused() -> str | None:
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if current_user.is_authenticated:
-        return redirect(url_for("lessons.index"))
+        return redirect(_landing())
     form = RegisterForm()
     status = 200
     if form.validate_on_submit():
@@ -101,7 +115,7 @@ def register():
                 return _known_here(_after_login(), user.id)
     if status == 200 and form.errors:
         status = 400
-    return render_template("auth/register.html", form=form), status
+    return render_template("auth/register.html", form=form, **_joining()), status
 
 
 def _failure_counters(email: str, user) -> list[tuple[str, str, str]]:
@@ -163,7 +177,7 @@ def login():
             status = 401
     elif form.errors:
         status = 400
-    return render_template("auth/login.html", form=form, delayed=delayed), status
+    return render_template("auth/login.html", form=form, delayed=delayed, **_joining()), status
 
 
 @bp.app_errorhandler(accounts.HashingBusy)

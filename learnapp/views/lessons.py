@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -12,6 +12,7 @@ from learnapp import grading, progress
 from learnapp.caching import SECTION_PARTS, remembered
 from learnapp.content import Lesson, Section
 from learnapp.db import get_session, writing
+from learnapp.forms import MarkReadForm
 from learnapp.views import catalogue, lesson_or_404
 from learnapp.views.skeletons import render_personal
 
@@ -48,6 +49,9 @@ def section(lesson_slug, section_slug):
     return render_personal(
         "lessons/section.html",
         section_state(lesson, section, read),
+        personal=("served",),
+        # The moment of serving, signed: the mark-read POST tells how long the page was open.
+        served=progress.served_token(current_app.secret_key, current_user.id, lesson, section),
         text=text,
         practice=practice,
         lesson=lesson,
@@ -91,8 +95,14 @@ def _shared_parts(lesson: Lesson, section: Section) -> tuple[Markup, Markup]:
 def mark_read(lesson_slug, section_slug):
     lesson = lesson_or_404(lesson_slug)
     section = lesson.section(section_slug) or abort(404)
+    # No valid served time (missing, altered, stale) still marks the section read: it only
+    # records no reading time. The CSRF token was checked before the view.
+    served = MarkReadForm().served.data
+    seconds = progress.reading_seconds(
+        current_app.secret_key, served, current_user.id, lesson, section
+    )
     with writing() as db:
-        progress.mark_read(db, current_user.id, lesson, section)
+        progress.mark_read(db, current_user.id, lesson, section, reading_seconds=seconds)
     _, following = lesson.neighbours(section.slug)
     if following is None:
         return redirect(url_for("lessons.progress_page", lesson_slug=lesson.slug))

@@ -9,7 +9,7 @@ request fills them in: escaped name, fresh token.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +41,21 @@ class _Anyone:
 
 def skeleton_key(template: str, state: Hashable) -> tuple[Hashable, ...]:
     """What a skeleton of `template` is kept under: `state` must hold everything the
-    template receives besides the user's role, name and CSRF token (and the mount point)."""
+    template receives besides the user's role, name and CSRF token, the values named
+    `personal` (see render_personal) and the mount point."""
     return (template, request.root_path, current_user.role, state)
 
 
-def render_personal(template: str, state: Hashable, **context: Any) -> str:
+def _hole(name: str) -> str:
+    return f"\x00learnapp:personal:{name}\x00"
+
+
+def render_personal(
+    template: str, state: Hashable, *, personal: Collection[str] = (), **context: Any
+) -> str:
     """`template` for the signed-in user, from the skeleton kept for `state` (see
-    `skeleton_key`), its holes filled with this user's name and a fresh CSRF token."""
+    `skeleton_key`), its holes filled with this user's name, a fresh CSRF token and the
+    context values named in `personal` (text that differs per request, escaped here)."""
     if "_flashes" in session:
         # Messages to show once: this request's own page, which takes them from the session.
         return render_template(template, **context)
@@ -56,11 +64,17 @@ def render_personal(template: str, state: Hashable, **context: Any) -> str:
         skeleton_key(template, state),
         lambda: render_template(
             template,
-            current_user=_Anyone(current_user.role),
-            csrf_token=lambda: TOKEN_HOLE,
-            **context,
+            **{
+                **context,
+                **{name: _hole(name) for name in personal},
+                "current_user": _Anyone(current_user.role),
+                "csrf_token": lambda: TOKEN_HOLE,
+            },
         ),
     )
-    return skeleton.replace(NAME_HOLE, str(escape(current_user.name))).replace(
+    page = skeleton.replace(NAME_HOLE, str(escape(current_user.name))).replace(
         TOKEN_HOLE, generate_csrf()
     )
+    for name in personal:
+        page = page.replace(_hole(name), str(escape(context[name])))
+    return page

@@ -57,7 +57,9 @@ def free_port() -> int:
 class LiveServer:
     """The app under gunicorn on a fixed port and database, which can be restarted."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, workers: int = 2) -> None:
+        # memory:// throttles count per worker: a test of a throttle's count needs one.
+        self.workers = workers
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = workdir / "server.log"
@@ -105,7 +107,7 @@ class LiveServer:
                 [
                     str(VENV_BIN / "gunicorn"),
                     "--workers",
-                    "2",
+                    str(self.workers),
                     "--bind",
                     f"127.0.0.1:{self.port}",
                     "--graceful-timeout",

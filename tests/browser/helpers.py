@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from tests.browser.conftest import LiveServer
 
 LESSON = "/lessons/spinal-muscle-spasm"
+TEACH = "/instructor/"  # where instructors and admins land after logging in
 SECTIONS = [
     ("spine-and-spasm", "The spine and what a spasm is"),
     ("vehicle-accidents", "Vehicle accidents"),
@@ -68,12 +69,14 @@ def register(page: Page, base_url: str, email: str, name: str = "Ada Learner") -
     wait_for_path(page, f"{base_url}{LESSON}/")
 
 
-def log_in(page: Page, base_url: str, email: str) -> None:
+def log_in(page: Page, base_url: str, email: str, lands_on: str = f"{LESSON}/") -> None:
+    """Log in through the form; ends where the account lands: a learner on the course page,
+    an instructor or admin on Teach (TEACH)."""
     page.goto(f"{base_url}/auth/login")
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-    wait_for_path(page, f"{base_url}{LESSON}/")
+    wait_for_path(page, f"{base_url}{lands_on}")
 
 
 def mark_sections_read(page: Page, base_url: str, how_many: int, start: int = 0) -> None:

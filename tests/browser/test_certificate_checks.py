@@ -21,6 +21,7 @@ from learnapp.certificates import new_code
 from tests.browser.helpers import (
     ATTEMPT_URL,
     SECTIONS,
+    TEACH,
     claim_certificate,
     create_account,
     create_cohort,
@@ -184,7 +185,7 @@ def test_revoke_block_unblock_reinstate_reissue_then_verify_every_kind_of_file(
     options = {"bypass_csp": True}  # axe-core is injected as inline script
 
     teacher = new_page(**options)
-    log_in(teacher, base, instructor)
+    log_in(teacher, base, instructor, lands_on=TEACH)
     cohort = create_cohort(teacher, base, "Certificate review class", "2031-06-02")
 
     # 1. The learner joins the cohort, reads, passes and claims under a misspelt name.

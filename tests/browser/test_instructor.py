@@ -16,6 +16,7 @@ from playwright.sync_api import Locator, Page, expect
 from tests.browser.helpers import (
     SECTION_TITLES,
     SECTIONS,
+    TEACH,
     PlannedQuestion,
     answer_with_the_mouse,
     by_section,
@@ -43,6 +44,7 @@ SUMMARY_TERMS = [
     "Expiring within 90 days",
 ]
 TITLES = [title for _slug, title in SECTIONS]
+SHORT_TITLES = ["The spine", "Vehicles", "Sports", "Posture", "Joints", "Muscles", "Summary"]
 BANDS = [f"{10 * b}-{10 * b + 9}%" for b in range(9)] + ["90-100%"]
 
 
@@ -95,19 +97,15 @@ def apply_filters(page: Page, show: str, state: str, search: str = "") -> None:
 
 
 def expect_chart(page: Page, title: str, labels: list[str], counts: list[str]) -> None:
-    """An SVG bar chart with an accessible name, and the same numbers in a table that opens
-    from its <details>."""
+    """A bar chart that is a table named by its title: a row per label, the count as text
+    and its bar as SVG, which assistive technology skips."""
     figure = page.locator("figure.chart").filter(has_text=title)
-    chart = figure.get_by_role("img", name=re.compile(f"^{re.escape(title)}"))
-    expect(chart).to_be_visible()
-    expect(chart.locator(".chart-bar")).to_have_count(len(labels))
-    expect(chart.locator(".chart-value")).to_have_text(counts)
-    table = figure.get_by_role("table")
-    expect(table).to_be_hidden()
-    figure.get_by_text(f"{title} as a table").click()
+    table = figure.get_by_role("table", name=title)
     expect(table).to_be_visible()
     expect(table.get_by_role("rowheader")).to_have_text(labels)
     expect(table.get_by_role("cell")).to_have_text(counts)
+    expect(table.locator("svg .chart-bar")).to_have_count(len(labels))
+    expect(table.locator("svg[aria-hidden=true]")).to_have_count(len(labels))
 
 
 def item_row(page: Page, question_id: str) -> Locator:
@@ -121,13 +119,13 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
 ):
     base = live_server.url
     teacher = new_page()
-    log_in(teacher, base, instructor)
+    log_in(teacher, base, instructor, lands_on=TEACH)  # an instructor lands on Teach
+    expect(teacher.get_by_role("heading", level=1)).to_have_text("Your cohorts")
     teacher.get_by_role("navigation", name="Main").get_by_role("link", name="Teach").click()
     wait_for_path(teacher, f"{base}/instructor/")
-    expect(teacher.get_by_role("heading", level=1)).to_have_text("Your cohorts")
     cohort = create_cohort(teacher, base, "Tuesday evening class", "2031-03-04")
-    expect(teacher.get_by_role("status").first).to_have_text(
-        f"Cohort created. Learners join with the code {cohort.code}."
+    expect(teacher.get_by_role("status").first).to_contain_text(
+        "Cohort created. Learners join with the code "
     )
     expect(teacher.locator("main")).to_contain_text("session on 4 March 2031")
     assert cohort.join_url == f"{base}/cohorts/join/{cohort.code}"
@@ -171,8 +169,10 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     expect(cells.nth(len(SECTIONS) + 4)).to_have_text("Passed")
     expect(row.locator(".badge.valid")).to_have_text("Valid")
 
-    # The charts: SVG for the eye, the same numbers as a table for everyone.
-    expect(teacher.locator("figure.chart svg")).to_have_count(2)
+    # The section columns by name; the charts: tables with SVG bars for the eye.
+    headers = teacher.locator("table.learners thead th.mark")
+    expect(headers).to_have_text(SHORT_TITLES)
+    expect(teacher.locator("figure.chart table")).to_have_count(2)
     expect_chart(teacher, "Learners who read each section", TITLES, ["1"] * len(TITLES))
     expect_chart(teacher, "Learners by best quiz score", BANDS, ["0"] * 9 + ["1"])
 
@@ -191,7 +191,7 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     with teacher.expect_download() as download_info:
         teacher.get_by_role("link", name="Download CSV").click()
     download = download_info.value
-    assert download.suggested_filename == f"cohort-{cohort.id}-2031-03-04.csv"
+    assert download.suggested_filename == "cohort-tuesday-evening-class-2031-03-04.csv"
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
     data = saved.read_bytes()
@@ -199,6 +199,7 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     assert [r["E-mail"] for r in rows] == [email]
     exported = rows[0]
+    assert (exported["Cohort"], exported["Session date"]) == (cohort.name, "2031-03-04")
     assert exported["Name"] == NAME
     assert exported["Sections read"] == "7"
     assert all(exported[f"Read: {title}"] == "yes" for title in TITLES), exported
@@ -206,6 +207,9 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     assert exported["Best score (%)"] == "100"
     assert exported["Passed"] == "yes"
     assert exported["Certificate code"] == code
+    assert exported["Certificate status"] == "valid"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", exported["Pass date"]), exported
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", exported["Last activity"]), exported
 
     # The learner's page: a timeline of reading, the two attempts by cause, the certificate.
     learner_row(teacher, email).get_by_role("link", name=NAME).click()
@@ -215,10 +219,19 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     expect(events).to_have_count(len(SECTIONS) + 3)
     for index, title in enumerate(TITLES):
         expect(events.nth(index)).to_contain_text(f"read “{title}”")
-    critical = any(planned.question.critical for planned in failed_plan)
-    outcome = "missed a safety-critical question" if critical else "not passed"
+    # The critical questions missed, by their text, and the attempt behind the link.
+    missed = [planned.question for planned in failed_plan if planned.question.critical]
+    outcome = "not passed"
+    if missed:
+        several = "safety-critical questions" if len(missed) > 1 else "a safety-critical question"
+        outcome = f"missed {several}: " + "; ".join(f"“{q.prompt}”" for q in missed)
     failed_event = events.nth(len(SECTIONS))
     expect(failed_event).to_contain_text(f"final quiz attempt: 0%, {outcome}.")
+    failed_event.get_by_role("link", name="final quiz attempt").click()
+    teacher.wait_for_url(re.compile(r"/learners/\d+/attempts/\d+$"))
+    expect(teacher.get_by_role("heading", level=1)).to_have_text(f"{NAME}: final quiz attempt, 0%")
+    expect(teacher.locator("section.review")).to_have_count(len(failed_plan))
+    teacher.go_back()
     for slug, points in by_section(failed_plan).items():
         expect(failed_event).to_contain_text(f"{SECTION_TITLES[slug]} 0/{points}")
     passed_event = events.nth(len(SECTIONS) + 1)
@@ -241,11 +254,20 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
     first = [planned.question.id for planned in failed_plan]
     second = [planned.question.id for planned in passed_plan]
     expect(teacher.locator("table.items tbody tr")).to_have_count(len(first))
-    for question_id in first:
-        cells = item_row(teacher, question_id).get_by_role("cell")
+    # Said once, above the table, not on every row.
+    expect(teacher.locator("#too-few")).to_contain_text(
+        "Too few attempts to judge any of these questions yet"
+    )
+    expect(teacher.get_by_text(re.compile("too few attempts", re.I))).to_have_count(1)
+    for planned in failed_plan:
+        row = item_row(teacher, planned.question.id)
+        mark = row.get_by_role("rowheader").locator(".badge.critical")
+        expect(mark).to_have_count(1 if planned.question.critical else 0)
+        cells = row.get_by_role("cell")
         expect(cells.nth(0)).to_have_text("1")
-        expect(cells.nth(1)).to_have_text("0%")
-        expect(cells.nth(4)).to_contain_text("too few attempts to judge")
+        expect(cells.nth(1)).to_have_text(re.compile(r"^0%\s*Low facility: under 30%$"))
+        expect(row).to_have_class("low-facility")
+        expect(cells.nth(4)).to_have_text("")
 
     teacher.get_by_role("link", name="Include every attempt").click()
     teacher.wait_for_url(re.compile(r"/items\?attempts=all$"))
@@ -256,14 +278,16 @@ def test_instructor_follows_a_learner_from_joining_to_certificate(
         facility = 100 * (question_id in second) // attempts
         cells = item_row(teacher, question_id).get_by_role("cell")
         expect(cells.nth(0)).to_have_text(str(attempts))
-        expect(cells.nth(1)).to_have_text(f"{facility}%")
-        expect(cells.nth(4)).to_contain_text("too few attempts to judge")
+        expect(cells.nth(1)).to_have_text(re.compile(rf"^{facility}%"))
+        low = cells.nth(1).get_by_text("Low facility: under 30%")
+        expect(low).to_have_count(1 if facility < 30 else 0)
+        expect(cells.nth(4)).to_have_text("")
 
 
 def test_a_learner_who_leaves_disappears_from_the_dashboard(new_page, live_server, instructor):
     base = live_server.url
     teacher = new_page()
-    log_in(teacher, base, instructor)
+    log_in(teacher, base, instructor, lands_on=TEACH)
     cohort = create_cohort(teacher, base, "Thursday morning class", "2031-04-10")
 
     # This learner types the code on "My cohorts" rather than following the link.
@@ -273,7 +297,7 @@ def test_a_learner_who_leaves_disappears_from_the_dashboard(new_page, live_serve
     learner.get_by_role("navigation", name="Main").get_by_role("link", name="My cohorts").click()
     wait_for_path(learner, f"{base}/cohorts/")
     expect(learner.locator("main")).to_contain_text("You are not in any cohort.")
-    learner.get_by_label("Join code").fill(cohort.code)
+    learner.get_by_label("Cohort code").fill(cohort.code)
     learner.get_by_role("button", name="Join the cohort").click()
     expect(learner.get_by_role("status")).to_have_text(f"You joined {cohort.name}.")
 
@@ -295,3 +319,40 @@ def test_a_learner_who_leaves_disappears_from_the_dashboard(new_page, live_serve
     expect(teacher.get_by_text(email)).to_have_count(0)
     response = teacher.goto(f"{base}{learner_page}")
     assert response is not None and response.status == 404
+
+
+# What an instructor sees at each width (issue 21): the page never wider than the window,
+# the join link broken to fit, every chart label whole, and the learners table either fitting
+# or scrolling inside a named region the keyboard reaches.
+LAYOUT = """() => {
+  const box = element => element.getBoundingClientRect();
+  const region = document.querySelector('.table-scroll');
+  return {
+    page: document.documentElement.scrollWidth,
+    joinLink: box(document.querySelector('.join-link')).right,
+    labels: [...document.querySelectorAll('.chart-label')].map(
+      label => label.scrollWidth <= label.clientWidth && box(label).right <= innerWidth),
+    tableScrolls: region.scrollWidth > region.clientWidth,
+  };
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
+def test_the_dashboard_fits_the_window(new_page, live_server, instructor, width, height):
+    base = live_server.url
+    teacher = new_page(viewport={"width": width, "height": height})
+    log_in(teacher, base, instructor, lands_on=TEACH)
+    cohort = create_cohort(teacher, base, f"Layout class at {width} pixels wide", "2031-05-06")
+    learner = new_page()
+    register(learner, base, unique_email("layout"), name="Lay Out")
+    join_by_link(learner, base, cohort)
+    teacher.reload()
+
+    layout = teacher.evaluate(LAYOUT)
+    assert layout["page"] <= width, layout
+    assert layout["joinLink"] <= width, layout
+    assert layout["labels"] == [True] * (len(SECTIONS) + 10), layout
+    assert layout["tableScrolls"] == (width < 1000), layout
+    region = teacher.get_by_role("region", name="Learners")
+    expect(region).to_have_attribute("tabindex", "0")
+    expect(region.get_by_role("columnheader")).to_contain_text(["Learner", "Read", *SHORT_TITLES])

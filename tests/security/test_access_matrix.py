@@ -70,7 +70,14 @@ EXPECTED: dict[str, tuple[int | str, ...]] = {
     "instructor.cohort_items":     (LOGIN,   403, 403, 200, 404, 200),
     "instructor.export":           (LOGIN,   403, 403, 200, 404, 200),
     "instructor.learner":          (LOGIN,   403, 403, 200, 404, 200),  # A, in X's cohort
+    "instructor.attempt":          (LOGIN,   403, 403, 200, 404, 200),  # A's, closed
     "instructor.records":          (LOGIN,   403, 403, 200, 404, 200),
+    "instructor.project":          (LOGIN,   403, 403, 200, 404, 200),
+    "instructor.rotate_codes":     (LOGIN,   403, 403, 302, 404, 302),
+    "instructor.archive":          (LOGIN,   403, 403, 302, 404, 302),
+    "instructor.restore":          (LOGIN,   403, 403, 302, 404, 302),
+    # A, in X's cohort, archived by then (POSTs go in name order): back to its dashboard
+    "instructor.remove":           (LOGIN,   403, 403, 302, 404, 302),
     "admin.users":                 (LOGIN,   403, 403, 403, 403, 200),
     "admin.update_user":           (LOGIN,   403, 403, 403, 403, 302),
     "admin.certificates":          (LOGIN,   403, 403, 403, 403, 200),
@@ -151,6 +158,10 @@ def test_other_peoples_objects_do_not_exist(world):
         ("X", f"/instructor/cohorts/{y_cohort}/learners/{a}"),
         ("Y", f"/instructor/cohorts/{y_cohort}/learners/{a}"),  # A is not in Y's cohort
         ("X", f"/instructor/cohorts/{x_cohort}/learners/{world.ids['B']}"),  # nor B in X's
+        ("Y", f"/instructor/cohorts/{y_cohort}/learners/{a}/attempts/{world.attempt}"),
+        # A's attempt under B's name: the attempt must be the member's own
+        ("X", f"/instructor/cohorts/{x_cohort}/learners/{world.ids['B']}/attempts/{world.attempt}"),
+        ("X", f"/instructor/cohorts/{x_cohort}/learners/{a}/attempts/999999"),
         ("Y", f"/certificates/{world.certificate}/pdf"),
         ("B", f"/certificates/claim/{world.attempt}"),
         ("A", f"/cohorts/{y_cohort}/leave"),

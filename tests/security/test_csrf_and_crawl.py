@@ -76,6 +76,11 @@ CASES: dict[str, tuple[str, Form, bool]] = {
         lambda w: {"name": "Osprey class", "session_date": "2025-05-06", "lesson": LESSON},
         True,
     ),
+    # After B joined X's cohort by its code: B is removed, then new codes, archive, restore.
+    "instructor.remove": ("X", lambda w: {"confirmed": "yes"}, True),
+    "instructor.rotate_codes": ("X", lambda w: {}, True),
+    "instructor.archive": ("X", lambda w: {}, True),
+    "instructor.restore": ("X", lambda w: {}, True),
     "admin.update_user": (
         "admin",
         lambda w: {f"u{w.ids['Y']}-role": "admin", f"u{w.ids['Y']}-enabled": "y"},
@@ -100,9 +105,13 @@ CASES: dict[str, tuple[str, Form, bool]] = {
 }
 
 
+# Whose id a POST route's user_id is: Y's role changes; B, who joined X's cohort, is removed.
+PERSON_CHANGED = {"admin.update_user": "Y", "instructor.remove": "B"}
+
+
 def post_url(world: World, endpoint: str) -> str:
     rule = next(rule for rule in rules(world.app) if rule.endpoint == endpoint)
-    return url_of(world, rule, user_id=world.ids["Y"])
+    return url_of(world, rule, user_id=world.ids[PERSON_CHANGED.get(endpoint, "Y")])
 
 
 def test_every_post_route_has_a_csrf_case(app):

@@ -84,6 +84,10 @@ def test_hostile_text_is_escaped_everywhere(app, create_user, text):
             f"/instructor/cohorts/{world.x_cohort}", query_string={"q": text}
         ),
         "learner page": x.get(f"/instructor/cohorts/{world.x_cohort}/learners/{world.ids['A']}"),
+        "attempt, instructor": x.get(
+            f"/instructor/cohorts/{world.x_cohort}/learners/{world.ids['A']}"
+            f"/attempts/{world.attempt}"
+        ),
         "item analysis": x.get(f"/instructor/cohorts/{world.x_cohort}/items"),
         "certificate, instructor": x.get(f"/certificates/{code}"),
         "admin users": admin.get("/admin/users"),
@@ -120,8 +124,9 @@ def test_hostile_text_is_escaped_everywhere(app, create_user, text):
             assert "".join(text.split()) in pdf_text(first.pdf)
 
     export = x.get(f"/instructor/cohorts/{world.x_cohort}/export.csv")
-    rows = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))
-    assert [" ".join(text.split())] == [row[0] for row in rows[1:]]
+    rows = list(csv.DictReader(io.StringIO(export.text.lstrip("\ufeff"))))
+    assert [" ".join(text.split())] == [row["Name"] for row in rows]
+    assert "/" not in export.headers["Content-Disposition"].partition(";")[2]
 
 
 # Each with a letter, as a name needs (learnapp/names.py).
@@ -136,7 +141,7 @@ def test_csv_export_neutralises_formulas(app, create_user):
         assert client.post("/cohorts/join", data={"code": world.join_codes["X"]}).status_code == 302
     export = world.client("X").get(f"/instructor/cohorts/{world.x_cohort}/export.csv")
     rows = list(csv.reader(io.StringIO(export.text.lstrip("\ufeff"))))[1:]
-    names = {row[0] for row in rows}
+    names = {row[2] for row in rows}  # after the cohort's name and session date
     assert {f"'{formula}" for formula in FORMULAS} <= names
     for row in rows:
         for cell in row:
@@ -346,6 +351,14 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "cohorts.join": ("B", "/cohorts/join", ["code"]),
         "cohorts.leave": ("A", f"/cohorts/{world.x_cohort}/leave", []),
         "instructor.create": ("Y", "/instructor/cohorts", ["name", "session_date", "lesson"]),
+        "instructor.remove": (
+            "X",
+            f"/instructor/cohorts/{world.x_cohort}/learners/{world.ids.get('A', 0)}/remove",
+            ["confirmed"],
+        ),
+        "instructor.rotate_codes": ("X", f"/instructor/cohorts/{world.x_cohort}/codes", []),
+        "instructor.archive": ("X", f"/instructor/cohorts/{world.x_cohort}/archive", []),
+        "instructor.restore": ("X", f"/instructor/cohorts/{world.x_cohort}/restore", []),
         "admin.update_user": ("admin", f"/admin/users/{y}", [f"u{y}-role", f"u{y}-enabled"]),
         "admin.retry_outbox": ("admin", f"/admin/outbox/{world.failed_mail}/retry", []),
         "auth.logout": ("B", "/auth/logout", []),
