@@ -11,7 +11,7 @@ SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core fonts-noto
 BROWSER_PACKAGES := chromium
 CERTIFICATE_TEST_PACKAGES := zbar-tools poppler-utils
 
-.PHONY: run test lint bench soak check-system clean
+.PHONY: run test lint bench soak check-system clean lighthouse screenshots
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,22 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Neither is part of `make test` or .ci/run. Lighthouse (npm, pinned in tools/lighthouse/) is
+# installed into tools/lighthouse/node_modules by `npm ci`, never globally; both drive
+# Debian's chromium.
+LIGHTHOUSE_DIR := tools/lighthouse
+
+$(LIGHTHOUSE_DIR)/node_modules/.installed: $(LIGHTHOUSE_DIR)/package.json $(LIGHTHOUSE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "make lighthouse needs Node.js 18.16+ and npm: sudo apt-get install nodejs npm"; exit 1; }
+	cd $(LIGHTHOUSE_DIR) && npm ci --no-audit --no-fund
+	touch $@
+
+lighthouse: $(VENV)/.installed $(LIGHTHOUSE_DIR)/node_modules/.installed
+	$(BIN)/python -m bench.lighthouse $(LIGHTHOUSE_ARGS)
+
+screenshots: $(VENV)/.installed check-system
+	$(BIN)/python -m bench.screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache

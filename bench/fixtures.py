@@ -122,7 +122,7 @@ def find_fixtures(app: Flask, cohort_id: int | None = None) -> Fixtures:
             sizes = (
                 select(Enrolment.cohort_id, func.count().label("size"))
                 .join(Cohort, Cohort.id == Enrolment.cohort_id)
-                .where(Cohort.instructor_id == instructor.id)
+                .where(cohorts.instructed_by(instructor.id))
                 .group_by(Enrolment.cohort_id)
                 .order_by(func.count().desc())
                 .limit(1)

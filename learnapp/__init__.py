@@ -50,8 +50,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     _load_content(app)
 
-    from learnapp import accounts, caching, cli, db, security, views
+    from learnapp import accounts, assets, caching, cli, db, security, views
 
+    assets.init_app(app)
     db.init_app(app)
     accounts.init_app(app)
     caching.init_app(app)

@@ -1,4 +1,5 @@
-"""Account services: create, change, reset, export and delete accounts. Callers commit."""
+"""Account services: create, change, reset and delete accounts (the data export is
+personal_data.py). Callers commit."""
 
 from __future__ import annotations
 
@@ -7,16 +8,15 @@ import secrets
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import or_, select, update
+from sqlalchemy import exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from werkzeug.security import check_password_hash
 
 from learnapp import learner_progress, retention
@@ -24,20 +24,17 @@ from learnapp.db import utcnow
 from learnapp.emails import InvalidEmail, email_skeleton, normalise_email, valid_email
 from learnapp.links import public_url_for
 from learnapp.models import (
+    INSTRUCTOR_NUMBER_MAX,
     ROLES,
-    Answer,
-    Certificate,
     Cohort,
-    DisclaimerAcknowledgement,
-    Enrolment,
+    CohortInstructor,
     Person,
-    QuizAttempt,
-    SectionRead,
     User,
     new_session_token,
 )
 from learnapp.names import InvalidName, clean_name
 from learnapp.outbox import enqueue_mail
+from learnapp.plurals import counted
 
 
 class AccountError(ValueError):
@@ -198,6 +195,42 @@ def _valid_name(name: str) -> str:
         return clean_name(name)
     except InvalidName as error:
         raise AccountError(str(error)) from error
+
+
+def change_instructor_profile(
+    user: User, printed_name: str, number: str, issuing_body: str
+) -> None:
+    """An instructor's profile: the name to print (empty: the account's name), and their
+    instructor number with the body that issued it, both or neither. AccountError says
+    what is wrong; nothing changes then."""
+    name = _valid_name(printed_name) if printed_name.strip() else None
+    cleaned = clean_instructor_number(number)
+    body = _valid_name(issuing_body) if issuing_body.strip() else None
+    if (cleaned is None) != (body is None):
+        raise AccountError(NUMBER_NEEDS_BODY)
+    user.instructor_name = name
+    user.instructor_number = cleaned
+    user.instructor_issuing_body = body
+
+
+# An instructor number as issuing bodies write them (WSI-123456, IT 2024/0042): letters and
+# digits of any script, spaces and a little punctuation; nothing that reorders or hides text.
+NUMBER_PUNCTUATION = frozenset(" -/.#:")
+NUMBER_CHARACTERS = "Give the number as issued: letters, digits, spaces and - / . # : only."
+NUMBER_NEEDS_BODY = "Give the instructor number together with the body that issued it."
+
+
+def clean_instructor_number(raw: str) -> str | None:
+    """The number to store, spaces collapsed; None for none; AccountError if it is too long
+    or has other characters."""
+    number = " ".join(raw.split())
+    if not number:
+        return None
+    if len(number) > INSTRUCTOR_NUMBER_MAX:
+        raise AccountError(f"The number is too long: at most {INSTRUCTOR_NUMBER_MAX} characters.")
+    if not all(c.isalnum() or c in NUMBER_PUNCTUATION for c in number):
+        raise AccountError(NUMBER_CHARACTERS)
+    return number
 
 
 def change_name(user: User, name: str) -> None:
@@ -453,72 +486,49 @@ def user_for_reset(session: Session, token: str, secret_key: str, max_age: int) 
     return user
 
 
-NOT_EXPORTED = ("pdf", "password_hash", "session_token", "email_skeleton")
-
-
-def personal_data(session: Session, user: Person) -> dict[str, Any]:
-    """Everything stored about a user, for them to download (certificate PDFs by hash; no
-    credentials: the password hash and the session token stay on the server, as does the
-    e-mail's look-alike skeleton, derived from the address).
-
-    One thing waits: while an attempt is open, its draw lists each question's choices
-    (options, pairs or items) by display position only, as the attempt page does, since their
-    ids in display order would give the key away. The row says so in a `note`; the ids are
-    exported once the attempt is closed.
-    """
-
-    def rows(model: Any, *where: Any) -> list[dict[str, Any]]:
-        columns = [c for c in model.__table__.columns if c.key not in NOT_EXPORTED]
-        return [
-            {c.key: _jsonable(value) for c, value in zip(columns, row, strict=True)}
-            for row in session.execute(select(*columns).where(*where))
-        ]
-
-    attempts = [
-        _without_key(attempt) for attempt in rows(QuizAttempt, QuizAttempt.user_id == user.id)
-    ]
-    attempt_ids = [a["id"] for a in attempts]
-    return {
-        "account": rows(User, User.id == user.id)[0],
-        "section_reads": rows(SectionRead, SectionRead.user_id == user.id),
-        "disclaimer_acknowledgements": rows(
-            DisclaimerAcknowledgement, DisclaimerAcknowledgement.user_id == user.id
-        ),
-        "quiz_attempts": attempts,
-        "answers": rows(Answer, Answer.attempt_id.in_(attempt_ids)),
-        "certificates": rows(Certificate, Certificate.user_id == user.id),
-        "cohorts": rows(Enrolment, Enrolment.user_id == user.id),
-    }
-
-
-OPEN_DRAW_NOTE = (
-    "This attempt is still open, so each drawn question lists only the positions its choices"
-    " are shown at. Which choice is at which position is added here once you submit it."
+STAFF_CLOSED_BY_ADMIN = (
+    "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
 )
 
 
-def _without_key(attempt: dict[str, Any]) -> dict[str, Any]:
-    """An exported attempt row, its draw as display positions unless the attempt is closed."""
-    if attempt["state"] == "closed":
-        return attempt
-    drawn = [
-        {"id": entry["id"], "positions": list(range(1, len(entry["order"]) + 1))}
-        for entry in attempt["drawn"]
-    ]
-    return {**attempt, "drawn": drawn, "note": OPEN_DRAW_NOTE}
+def deletion_refused(session: Session, user: User, by_admin: Person | None = None) -> str | None:
+    """Why the account cannot be deleted (by its owner, or by the admin `by_admin`), else None.
 
-
-def _jsonable(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime | date) else value
-
-
-def delete_account(session: Session, user: User) -> None:
-    """Delete the account and its progress; certificates stay as verifiable records, and
-    each cohort keeps a completion record of those earned in it (retention.py)."""
-    if user.role != "learner":
-        raise AccountError(
-            "Instructor and admin accounts are closed by an admin, so that cohorts are handed over first."
+    Its owner may delete a learner's account. An admin may delete anyone's but their own,
+    unless the account is the only instructor of a cohort, which would be left with no one
+    to run it. A co-instructor's account goes from the cohorts it shares (cohort_instructors
+    cascades); a cohort outlives its creator's (cohorts.instructor_id is set to NULL)."""
+    if by_admin is None:
+        return STAFF_CLOSED_BY_ADMIN if user.role != "learner" else None
+    if user.id == by_admin.id:
+        return "You cannot delete your own account; ask another admin."
+    others = aliased(CohortInstructor)
+    alone = session.scalar(
+        select(func.count())
+        .select_from(CohortInstructor)
+        .where(
+            CohortInstructor.user_id == user.id,
+            ~exists().where(
+                others.cohort_id == CohortInstructor.cohort_id, others.user_id != user.id
+            ),
         )
+    )
+    if alone:
+        return (
+            f"{user.name} runs {counted(alone, 'cohort')} (archived ones included) with no"
+            " other instructor. Add another instructor to each on its dashboard, then delete"
+            " the account. Disable the account to stop it logging in meanwhile."
+        )
+    return None
+
+
+def delete_account(session: Session, user: User, by_admin: Person | None = None) -> None:
+    """Delete the account and its progress; certificates stay as verifiable records, and
+    each cohort keeps a completion record of those earned in it (retention.py). The owner's
+    request, or `by_admin`'s; AccountError when `deletion_refused` says why not."""
+    refusal = deletion_refused(session, user, by_admin)
+    if refusal is not None:
+        raise AccountError(refusal)
     # Its enrolments and learner_progress rows go with it (ON DELETE CASCADE), so the counts
     # its cohorts' dashboards cached are out of date.
     learner_progress.lock(session, user.id)

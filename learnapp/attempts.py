@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -114,6 +115,47 @@ def _next_start(
     return latest if latest and latest > now else None
 
 
+def refusal(state: QuizStatus, renewal_opens: datetime | None, time_zone: str) -> str | None:
+    """Why `start` would refuse a new attempt now, in words that say what to do or from
+    when; None when it would start one (or resume the one open). The one check: pages ask
+    it before they offer a start or a retake.
+
+    `renewal_opens`: for the holder of a valid certificate, when recertifying opens (told
+    as a day in `time_zone`, the site's).
+    """
+    if state.open_attempt_id is not None:
+        return None
+    if state.sections_left:
+        return f"Read every section first: {state.sections_left} left."
+    if not state.acknowledged:
+        return "Please confirm you have read the educational-use notice first."
+    now = utcnow()
+    if state.next_start is not None:
+        return f"You can retake the quiz {opening(state.next_start, now, time_zone)}."
+    if renewal_opens is not None and now < renewal_opens:
+        return (
+            "You already hold a valid certificate. You can retake the quiz to renew it from "
+            f"{long_date(local_date(renewal_opens, time_zone))}."
+        )
+    return None
+
+
+def opening(moment: datetime, now: datetime, time_zone: str) -> str:
+    """When something opens, as a learner reads it in the site's time zone: "from 14:05",
+    "tomorrow from 09:30", or "from 3 March 2026, 14:05"."""
+    if moment.second or moment.microsecond:
+        # Told to the minute, rounded up: a learner who comes back at 14:05 is let in.
+        moment = moment.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    zone = ZoneInfo(time_zone)
+    local, today = moment.astimezone(zone), now.astimezone(zone).date()
+    clock = f"{local:%H:%M}"
+    if local.date() == today:
+        return f"from {clock}"
+    if local.date() == today + timedelta(days=1):
+        return f"tomorrow from {clock}"
+    return f"from {long_date(local.date())}, {clock}"
+
+
 def quiz_version(session: Session, quiz: Quiz, content_version: str) -> int:
     """The stored copy of this quiz at this content version, saved on first use."""
     insert_ignoring_duplicates(
@@ -149,17 +191,9 @@ def start(
     state = status(session, user_id, lesson, quiz, policy)
     if state.open_attempt_id is not None:
         return session.get_one(QuizAttempt, state.open_attempt_id)
-    if state.sections_left:
-        raise QuizClosed(f"Read every section first: {state.sections_left} left.")
-    if not state.acknowledged:
-        raise QuizClosed("Please confirm you have read the educational-use notice first.")
-    if state.next_start is not None:
-        raise QuizClosed("You can retake the quiz a little later.")
-    if renewal_opens is not None and utcnow() < renewal_opens:
-        raise QuizClosed(
-            "You already hold a valid certificate. You can retake the quiz to renew it from "
-            f"{long_date(local_date(renewal_opens, time_zone))}."
-        )
+    refused = refusal(state, renewal_opens, time_zone)
+    if refused is not None:
+        raise QuizClosed(refused)
     attempt = QuizAttempt(
         user_id=user_id,
         quiz_id=quiz.id,
@@ -238,6 +272,59 @@ def parse_form(
             question, grading.form_values(question, order, fields[qid])
         )
     return responses
+
+
+@dataclass(frozen=True)
+class Blank:
+    """A question a submission leaves blank, whole or in part."""
+
+    number: int  # as the attempt page numbers it, from 1
+    question: grading.Question
+    parts: int  # the answers left blank (grading.parts_to_answer(question) when all are)
+
+    @property
+    def whole(self) -> bool:
+        return self.parts == grading.parts_to_answer(self.question)
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """What a submission leaves to ask the learner about before it is graded: questions left
+    blank (graded only once confirmed), and ordering questions with a step chosen for two
+    positions (never graded: the learner must choose again)."""
+
+    blanks: tuple[Blank, ...]
+    repeated: dict[str, dict[str, list[int]]]  # question id -> step id -> its positions
+
+    @property
+    def numbers(self) -> str:
+        """The blank questions' numbers, as the confirmation sends them back: "2 7 9"."""
+        return " ".join(str(blank.number) for blank in self.blanks)
+
+    def confirmed_by(self, sent: Sequence[str]) -> bool:
+        """Whether `sent` (the form's `confirmed` values) accepts every blank: the learner
+        was shown each of them and chose to submit. Anything but numbers is no answer."""
+        accepted = {
+            int(word)
+            for value in sent
+            for word in value.split()
+            if word.isascii() and word.isdigit() and len(word) <= 4
+        }
+        return {blank.number for blank in self.blanks} <= accepted
+
+
+def unfinished(
+    drawn: Sequence[Mapping[str, Any]], quiz: Quiz, responses: Mapping[str, Any]
+) -> Unfinished:
+    """The blanks and repeated steps of parsed responses to the questions `drawn` (pure)."""
+    blanks, repeated = [], {}
+    for number, entry in enumerate(drawn, start=1):
+        question, response = quiz.question(entry["id"]), responses.get(entry["id"])
+        if parts := grading.blank_parts(question, response):
+            blanks.append(Blank(number, question, parts))
+        if steps := grading.repeated_steps(question, response):
+            repeated[question.id] = steps
+    return Unfinished(tuple(blanks), repeated)
 
 
 class GradedAttempt(NamedTuple):

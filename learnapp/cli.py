@@ -15,6 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 from learnapp.config import ROOT
 from learnapp.content import ContentError, load_content
 from learnapp.demo import DEMO_ACCOUNTS, DEMO_PASSWORD, DemoError, seed_cohort
+from learnapp.plurals import counted
 
 
 @click.group("content", cls=AppGroup)
@@ -38,15 +39,17 @@ def content_check(as_json: bool) -> None:
         else:
             for problem in error.problems:
                 click.echo(str(problem), err=True)
-            click.echo(f"{len(error.problems)} problem(s) found.", err=True)
+            click.echo(f"{counted(len(error.problems), 'problem')} found.", err=True)
         sys.exit(1)
     if as_json:
         click.echo(json.dumps({"ok": True, **catalogue.summary()}, indent=2))
         return
     lessons, quizzes = catalogue.lessons.values(), catalogue.quizzes.values()
+    sections = counted(sum(len(lesson.sections) for lesson in lessons), "section")
+    questions = counted(sum(len(q.questions) for q in quizzes), "question")
     click.echo(
-        f"content {catalogue.version}: {sum(len(lesson.sections) for lesson in lessons)} sections in "
-        f"{len(lessons)} lesson(s), {sum(len(q.questions) for q in quizzes)} questions in {len(quizzes)} quiz(zes): OK"
+        f"content {catalogue.version}: {sections} in {counted(len(lessons), 'lesson')},"
+        f" {questions} in {counted(len(quizzes), 'quiz', 'quizzes')}: OK"
     )
 
 
@@ -93,7 +96,7 @@ def progress_rebuild() -> None:
         written = learner_progress.rebuild(session, catalogue)
     vacuum_analyze(session.get_bind(), LearnerProgress.__tablename__)
     for slug, rows in written.items():
-        click.echo(f"{slug}: progress of {rows} learner(s) recomputed")
+        click.echo(f"{slug}: progress of {counted(rows, 'learner')} recomputed")
 
 
 @click.group("retention", cls=AppGroup)
@@ -112,7 +115,7 @@ def retention_purge() -> None:
         deleted = retention.purge(
             session, utcnow(), current_app.config["COMPLETION_RECORDS_KEPT_DAYS"]
         )
-    click.echo(f"{deleted} completion record(s) past their retention period deleted")
+    click.echo(f"{counted(deleted, 'completion record')} past their retention period deleted")
 
 
 @click.command("worker")
@@ -154,7 +157,7 @@ def worker(once: bool, poll: float) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    click.echo(f"worker: {ran} outbox row(s) run", err=True)
+    click.echo(f"worker: {counted(ran, 'outbox row')} run", err=True)
 
 
 @click.group("users", cls=AppGroup)

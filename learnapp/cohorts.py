@@ -1,6 +1,6 @@
 """Cohort services: create a class session, join it by its link or its short code, leave it,
-and what its instructors do to run it: rotate the codes, remove a learner, archive it.
-Callers commit."""
+and what its instructors do to run it: rotate the codes, remove a learner, archive it, add
+and remove co-instructors. Callers commit."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ import secrets
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, func, select
+from sqlalchemy import ColumnElement, and_, delete, exists, func, select
 from sqlalchemy.orm import Session
 
 from learnapp import learner_progress, retention
 from learnapp.db import insert_ignoring_duplicates, utcnow
-from learnapp.models import NAME_MAX, Certificate, Cohort, Enrolment, Person, QuizAttempt, User
+from learnapp.emails import normalise_email
+from learnapp.models import (
+    INSTRUCTOR_ROLES,
+    NAME_MAX,
+    Certificate,
+    Cohort,
+    CohortInstructor,
+    Enrolment,
+    Person,
+    QuizAttempt,
+    User,
+)
 
 # Crockford's base32: no I, L, O or U, so that what is read aloud is typed right.
 CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -26,6 +37,7 @@ CODE_LENGTH = 20
 SHORT_CODE_LENGTH = 8
 
 ARCHIVED = "This cohort is archived: it takes no new members and cannot be changed."
+LAST_INSTRUCTOR = "A cohort needs an instructor: add another one before removing the last."
 
 
 class CohortError(ValueError):
@@ -110,6 +122,11 @@ def create(
     )
     _new_short_code(session, cohort, now, time_zone)
     session.add(cohort)
+    session.flush()
+    # Its creator is its first instructor: the one who may run it until they add others.
+    session.add(
+        CohortInstructor(cohort_id=cohort.id, user_id=instructor.id, added_by_id=instructor.id)
+    )
     session.flush()
     return cohort
 
@@ -212,31 +229,121 @@ def earned_in_cohort() -> ColumnElement[bool]:
     )
 
 
-def memberships(session: Session, user_id: int) -> list[tuple[Cohort, Enrolment, User]]:
-    """The cohorts a learner belongs to, with each one's instructor."""
+def memberships(session: Session, user_id: int) -> list[tuple[Cohort, Enrolment, list[str]]]:
+    """The cohorts a learner belongs to, newest session first, each with the names of its
+    instructors in the order they were added: one statement, a row per instructor."""
     rows = session.execute(
-        select(Cohort, Enrolment, User)
+        select(Cohort, Enrolment, User.name)
         .join(Enrolment, Enrolment.cohort_id == Cohort.id)
-        .join(User, User.id == Cohort.instructor_id)
+        .outerjoin(CohortInstructor, CohortInstructor.cohort_id == Cohort.id)
+        .outerjoin(User, User.id == CohortInstructor.user_id)
         .where(Enrolment.user_id == user_id)
-        .order_by(Cohort.session_date.desc())
+        .order_by(
+            Cohort.session_date.desc(),
+            Cohort.id.desc(),
+            CohortInstructor.added_at,
+            CohortInstructor.id,
+        )
     )
-    return [tuple(row) for row in rows]
+    found: dict[int, tuple[Cohort, Enrolment, list[str]]] = {}
+    for cohort, enrolment, name in rows:
+        names = found.setdefault(cohort.id, (cohort, enrolment, []))[2]
+        if name is not None:
+            names.append(name)
+    return list(found.values())
+
+
+# --- Who runs a cohort: its instructors (cohort_instructors), each with the same powers ----
+
+
+def instructed_by(user_id: int) -> ColumnElement[bool]:
+    """SQL: the user is one of the Cohort's instructors. Every check of who may see or change
+    a cohort (or a learner or certificate through one) goes through this; admins aside."""
+    return exists().where(
+        CohortInstructor.cohort_id == Cohort.id, CohortInstructor.user_id == user_id
+    )
+
+
+def instructors(session: Session, cohort_id: int) -> list[User]:
+    """The cohort's instructors, in the order they were added."""
+    return list(
+        session.scalars(
+            select(User)
+            .join(CohortInstructor, CohortInstructor.user_id == User.id)
+            .where(CohortInstructor.cohort_id == cohort_id)
+            .order_by(CohortInstructor.added_at, CohortInstructor.id)
+        )
+    )
+
+
+def add_instructor(session: Session, cohort: Cohort, email: str, by: Person) -> User:
+    """Make the account with this e-mail an instructor of the cohort, with the same powers
+    as those who run it; CohortError says why not (no such account, not an instructor,
+    already one of the cohort's)."""
+    if cohort.archived_at is not None:
+        raise CohortError(ARCHIVED)
+    address = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == address))
+    if user is None:
+        raise CohortError(
+            f"No account has the e-mail {address}. Ask them to register, or an admin to"
+            " create their account, then add them."
+        )
+    if user.role not in INSTRUCTOR_ROLES:
+        raise CohortError(
+            f"{user.name} ({user.email}) is not an instructor: an admin can give the account"
+            " the instructor role first."
+        )
+    added = insert_ignoring_duplicates(
+        session,
+        CohortInstructor,
+        cohort_id=cohort.id,
+        user_id=user.id,
+        added_at=utcnow(),
+        added_by_id=by.id,
+    )
+    if not added:
+        raise CohortError(f"{user.name} is already an instructor of {cohort.name}.")
+    return user
+
+
+def remove_instructor(session: Session, cohort: Cohort, user_id: int) -> bool:
+    """The user is no longer an instructor of the cohort; never its last one (CohortError).
+    True if they were one."""
+    if cohort.archived_at is not None:
+        raise CohortError(ARCHIVED)
+    # Two instructors removing each other at once: the cohort's row lock (PostgreSQL; on
+    # SQLite the write transaction itself) makes the second count what the first left.
+    session.execute(select(Cohort.id).where(Cohort.id == cohort.id).with_for_update())
+    user_ids = session.scalars(
+        select(CohortInstructor.user_id).where(CohortInstructor.cohort_id == cohort.id)
+    ).all()
+    if user_id not in user_ids:
+        return False
+    if len(user_ids) == 1:
+        raise CohortError(LAST_INSTRUCTOR)
+    session.execute(
+        delete(CohortInstructor).where(
+            CohortInstructor.cohort_id == cohort.id, CohortInstructor.user_id == user_id
+        )
+    )
+    return True
 
 
 def visible_to(session: Session, user: Person, archived: bool = False) -> list[Cohort]:
-    """Instructors see their own cohorts; admins see all. Running ones, or the archived."""
+    """Instructors see the cohorts they are instructors of; admins see all. Running ones, or
+    the archived."""
     query = select(Cohort).order_by(Cohort.session_date.desc(), Cohort.id.desc())
     query = query.where(
         Cohort.archived_at.is_not(None) if archived else Cohort.archived_at.is_(None)
     )
     if user.role != "admin":
-        query = query.where(Cohort.instructor_id == user.id)
+        query = query.where(instructed_by(user.id))
     return list(session.scalars(query))
 
 
 def archived_count(session: Session, user: Person) -> int:
     query = select(func.count()).select_from(Cohort).where(Cohort.archived_at.is_not(None))
     if user.role != "admin":
-        query = query.where(Cohort.instructor_id == user.id)
+        query = query.where(instructed_by(user.id))
     return session.scalar(query) or 0

@@ -1,4 +1,5 @@
-"""Load and validate lessons/ and quizzes/ into immutable objects (no Flask, no database)."""
+"""Load and validate lessons/ and quizzes/ (and each lesson's skills checklist) into immutable
+objects (no Flask, no database)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from collections import Counter
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,18 @@ QUIZ_KINDS = ("final", "check")
 # Which sections a learner has read is kept as the bits of one signed 64-bit integer
 # (learner_progress.read_mask).
 MAX_SECTIONS = 63
+# A lesson's skills part: the checklist of its in-person session, in skills.yaml beside
+# lesson.yaml (docs/authoring.md, "Skills").
+SKILLS_FILE = "skills.yaml"
+KNOWLEDGE_VALID_DAYS = 90  # how long a passed knowledge part counts towards a skills session
+KNOWLEDGE_VALID_DAYS_MAX = 365
+MAX_SKILLS = 20
+MAX_CRITERIA = 10
+# What a page shows beside a checklist marked `sample: true`.
+SAMPLE_NOTICE = (
+    "Sample checklist: general first-aid guidance written for this course, not content from"
+    " the article. The training provider reviews it against their own standards before use."
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,32 @@ class Section:
 
 
 @dataclass(frozen=True)
+class Skill:
+    """One skill of the in-person session, with the criteria the assessor checks."""
+
+    id: str
+    title: str
+    criteria: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SkillsPart:
+    """A lesson's in-person skills session, signed off by an instructor (its skills.yaml)."""
+
+    sample: bool  # a sample for the training provider to review, shown on screen as such
+    skills: tuple[Skill, ...]
+    knowledge_valid_days: int = KNOWLEDGE_VALID_DAYS
+
+    @property
+    def knowledge_valid_for(self) -> timedelta:
+        """How long after passing the knowledge part it still counts for a skills session."""
+        return timedelta(days=self.knowledge_valid_days)
+
+    def skill(self, skill_id: str) -> Skill | None:
+        return next((s for s in self.skills if s.id == skill_id), None)
+
+
+@dataclass(frozen=True)
 class Lesson:
     slug: str
     title: str
@@ -68,6 +108,8 @@ class Lesson:
     disclaimer_version: int
     disclaimer_text: str
     sections: tuple[Section, ...]
+    # The in-person part of a blended course; None for a lesson taught online only.
+    skills: SkillsPart | None = None
 
     def section(self, slug: str) -> Section | None:
         return next((s for s in self.sections if s.slug == slug), None)
@@ -195,6 +237,7 @@ class Catalogue:
                         {"slug": s.slug, "title": s.title, "order": s.order, "kind": s.kind}
                         for s in lesson.sections
                     ],
+                    **_skills_summary(lesson.skills),
                 }
                 for lesson in self.lessons.values()
             ],
@@ -214,6 +257,19 @@ class Catalogue:
         }
 
 
+def _skills_summary(skills: SkillsPart | None) -> dict[str, Any]:
+    """The skills part in `content check --json`: absent for a lesson without one."""
+    if skills is None:
+        return {}
+    return {
+        "skills": {
+            "sample": skills.sample,
+            "knowledge_valid_days": skills.knowledge_valid_days,
+            "skills": [{"id": s.id, "criteria": len(s.criteria)} for s in skills.skills],
+        }
+    }
+
+
 # --- YAML with line numbers -------------------------------------------------------------
 
 
@@ -225,6 +281,16 @@ class Located(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
+
+
+class LocatedList(list[Any]):
+    """A list that remembers its line and the line of each entry."""
+
+    line: int = 1
+    item_lines: list[int]
+
+    def line_at(self, index: int) -> int:
+        return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -252,7 +318,15 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> Located:
     return result
 
 
+def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LocatedList:
+    result = LocatedList(loader.construct_object(child, deep=True) for child in node.value)
+    result.line = node.start_mark.line + 1 + loader.line_offset
+    result.item_lines = [child.start_mark.line + 1 + loader.line_offset for child in node.value]
+    return result
+
+
 _LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
 
 
 def _load_yaml(text: str, path: str, line_offset: int = 0) -> Any:
@@ -446,7 +520,13 @@ def _load_lesson(folder: Path, root: Path, md: MarkdownIt) -> tuple[Lesson | Non
     source: Located | None = None
     disclaimer: Located | None = None
     if meta is not None:
-        check.keys(meta, ("title", "summary", "source", "disclaimer"), (), "lesson.yaml")
+        if "skills" in meta:
+            check.add(
+                meta.line_of("skills"),
+                f"lesson.yaml: the skills part goes in its own file, {SKILLS_FILE}, beside lesson.yaml",
+            )
+        optional = ("skills",)  # reported above, with where it goes instead
+        check.keys(meta, ("title", "summary", "source", "disclaimer"), optional, "lesson.yaml")
         source = check.mapping(meta.get("source"), meta.line_of("source"), "source")
         disclaimer = check.mapping(meta.get("disclaimer"), meta.line_of("disclaimer"), "disclaimer")
         if source is not None:
@@ -478,11 +558,12 @@ def _load_lesson(folder: Path, root: Path, md: MarkdownIt) -> tuple[Lesson | Non
         sections.append(section)
     if not sections and not problems:
         check.add(1, f"the lesson folder {folder.name} has no sections (*.md)")
+    skills, skills_problems = _load_skills(folder, root)
     if len(sections) > MAX_SECTIONS:
         check.add(1, f"the lesson has {len(sections)} sections: at most {MAX_SECTIONS}")
     problems = check.problems + problems
     if problems or meta is None or source is None or disclaimer is None:
-        return None, problems
+        return None, problems + skills_problems
     lesson = Lesson(
         slug=folder.name,
         title=check.text(meta, "title", "lesson.yaml"),
@@ -492,8 +573,123 @@ def _load_lesson(folder: Path, root: Path, md: MarkdownIt) -> tuple[Lesson | Non
         disclaimer_version=check.integer(disclaimer, "version", "disclaimer", 1, 10_000),
         disclaimer_text=check.text(disclaimer, "text", "disclaimer"),
         sections=tuple(sorted(sections, key=lambda s: s.order)),
+        skills=skills,
     )
-    return (None, check.problems) if check.problems else (lesson, [])
+    if check.problems:
+        return None, check.problems + skills_problems
+    # With a broken skills part the lesson is still returned, so that its quizzes are checked
+    # against it rather than reported as naming an unknown lesson.
+    return lesson, skills_problems
+
+
+# --- Skills -----------------------------------------------------------------------------
+
+
+def _load_skills(folder: Path, root: Path) -> tuple[SkillsPart | None, list[Problem]]:
+    """The lesson's skills.yaml, if it has one: a lesson without it is taught online only."""
+    path = folder / SKILLS_FILE
+    # A near miss would silently leave the lesson without its skills part.
+    for near_miss in (folder / "skills.yml", folder / "skills", path):
+        if near_miss.exists() and (near_miss != path or not path.is_file()):
+            display = str(near_miss.relative_to(root.parent))
+            return None, [
+                Problem(display, 1, f"a lesson's skills part is one file named {SKILLS_FILE}")
+            ]
+    if not path.exists():
+        return None, []
+    display = str(path.relative_to(root.parent))
+    try:
+        data = _load_yaml(path.read_text(encoding="utf-8"), display)
+    except ContentError as error:
+        return None, error.problems
+    return parse_skills(data, display)
+
+
+def parse_skills(data: Any, display: str) -> tuple[SkillsPart | None, list[Problem]]:
+    """Validate one skills document, as read from a lesson's skills.yaml."""
+    check = _Checker(display)
+    part = check.mapping(data, 1, SKILLS_FILE)
+    if part is None:
+        return None, check.problems
+    check.keys(part, ("sample", "skills"), ("knowledge_valid_days",), SKILLS_FILE)
+    sample = part.get("sample")
+    if "sample" in part and not isinstance(sample, bool):
+        check.add(
+            part.line_of("sample"),
+            f"{SKILLS_FILE}: 'sample' must be true (a sample for the provider to review) or false",
+        )
+    days = check.integer(
+        part,
+        "knowledge_valid_days",
+        SKILLS_FILE,
+        1,
+        KNOWLEDGE_VALID_DAYS_MAX,
+        default=KNOWLEDGE_VALID_DAYS,
+    )
+    raw_skills = part.get("skills")
+    if not isinstance(raw_skills, list) or not 1 <= len(raw_skills) <= MAX_SKILLS:
+        if "skills" in part:
+            check.add(
+                part.line_of("skills"),
+                f"{SKILLS_FILE}: 'skills' must list 1 to {MAX_SKILLS} skills",
+            )
+        raw_skills = []
+    skills: list[Skill] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(raw_skills):
+        line = raw_skills.line_at(index) if isinstance(raw_skills, LocatedList) else part.line
+        entry = check.mapping(raw, line, "skill")
+        if entry is None:
+            continue
+        skill = _skill(check, entry)
+        skill_id = entry.get("id")
+        if isinstance(skill_id, str) and skill_id:
+            if skill_id in seen:
+                check.add(
+                    entry.line_of("id"),
+                    f"duplicate skill id {skill_id!r}: also on line {seen[skill_id]}",
+                )
+            seen.setdefault(skill_id, entry.line_of("id"))
+        if skill is not None:
+            skills.append(skill)
+    if check.problems:
+        return None, check.problems
+    return SkillsPart(sample=sample, skills=tuple(skills), knowledge_valid_days=days), []
+
+
+def _skill(check: _Checker, entry: Located) -> Skill | None:
+    before = len(check.problems)
+    raw_id = entry.get("id")
+    what = f"skill {raw_id}" if isinstance(raw_id, str) and raw_id.strip() else "skill"
+    # A missing key is reported once, here; the reads below report only bad values.
+    check.keys(entry, ("id", "title", "criteria"), (), what)
+    skill_id = check.text(entry, "id", what, required=False)
+    if skill_id and not SLUG.match(skill_id):
+        check.add(
+            entry.line_of("id"),
+            f"{what}: 'id' must be lowercase letters, digits and hyphens, not {skill_id!r}",
+        )
+    title = check.text(entry, "title", what, required=False)
+    raw = entry.get("criteria")
+    criteria: list[str] = []
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_CRITERIA:
+        if "criteria" in entry:
+            check.add(
+                entry.line_of("criteria"),
+                f"{what}: 'criteria' must list 1 to {MAX_CRITERIA} things the assessor checks",
+            )
+        raw = []
+    for index, criterion in enumerate(raw):
+        line = raw.line_at(index) if isinstance(raw, LocatedList) else entry.line_of("criteria")
+        if not isinstance(criterion, str) or not criterion.strip():
+            check.add(line, f"{what}: each criterion must be non-empty text")
+        elif criterion.strip() in criteria:
+            check.add(line, f"{what}: criterion listed twice: {criterion.strip()!r}")
+        else:
+            criteria.append(criterion.strip())
+    if len(check.problems) > before:
+        return None
+    return Skill(id=skill_id, title=title, criteria=tuple(criteria))
 
 
 # --- Quizzes ----------------------------------------------------------------------------

@@ -26,8 +26,10 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from learnapp.accounts import NUMBER_NEEDS_BODY, AccountError, clean_instructor_number
 from learnapp.models import (
     EMAIL_MAX,
+    INSTRUCTOR_NUMBER_MAX,
     NAME_MAX,
     NOTE_MAX,
     REINSTATE_REASONS,
@@ -231,6 +233,68 @@ class RemoveLearnerForm(FlaskForm):
     submit = SubmitField("Remove from the cohort…")
 
 
+class AddInstructorForm(FlaskForm):
+    email = EmailField(
+        "E-mail of the instructor to add",
+        validators=[
+            DataRequired("Give the e-mail address of the instructor's account."),
+            Email("Give an e-mail address such as name@example.org.", check_deliverability=False),
+            Length(max=EMAIL_MAX),
+        ],
+        description="Their account must exist and have the instructor role. They get the same"
+        " powers over this cohort as you.",
+        id="instructor-email",  # the dashboard has other forms
+    )
+    submit = SubmitField("Add the instructor")
+
+
+def instructor_number(form: FlaskForm, field: StringField) -> None:
+    """accounts.clean_instructor_number as a validator."""
+    if field.errors:
+        return
+    try:
+        clean_instructor_number(field.data or "")
+    except AccountError as error:
+        raise ValidationError(str(error)) from error
+
+
+class InstructorProfileForm(FlaskForm):
+    """What an instructor signs with; every field may be left empty."""
+
+    instructor_name = StringField(
+        "Name to print",
+        validators=[Optional(), Length(max=NAME_MAX), person_name],
+        description="As it should appear where you sign, for example on a skills sign-off."
+        " Leave it empty to use your account's name.",
+    )
+    instructor_number = StringField(
+        "Instructor number or ID",
+        validators=[Optional(), Length(max=INSTRUCTOR_NUMBER_MAX), instructor_number],
+    )
+    issuing_body = StringField(
+        "Issued by",
+        validators=[Optional(), Length(max=NAME_MAX), person_name],
+        description="The body that certified you as an instructor, for example Canadian Red Cross.",
+    )
+    submit = SubmitField("Save the instructor profile")
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        number, body = self.instructor_number, self.issuing_body
+        if valid and bool((number.data or "").strip()) != bool((body.data or "").strip()):
+            (body if number.data and number.data.strip() else number).errors.append(
+                NUMBER_NEEDS_BODY
+            )
+            return False
+        return valid
+
+
+class LeaveCohortForm(FlaskForm):
+    # Set by the confirmation page: the first submission only says what leaving means.
+    confirmed = HiddenField(validators=[Optional(), AnyOf(["yes"])])
+    submit = SubmitField("Leave")
+
+
 class NameForm(FlaskForm):
     name = StringField("Your name", validators=[DataRequired(), Length(max=NAME_MAX), person_name])
     submit = SubmitField("Save the name")
@@ -288,3 +352,41 @@ class UserAdminForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(role, role.title()) for role in ROLES])
     enabled = BooleanField("Account enabled")
     submit = SubmitField("Save")
+
+
+class UserCreateForm(FlaskForm):
+    """An admin adds an account: the person gets a link to choose their password."""
+
+    name = StringField(
+        "Name",
+        validators=[DataRequired("Give the person's name."), Length(max=NAME_MAX), person_name],
+    )
+    email = EmailField(
+        "E-mail",
+        validators=[
+            DataRequired("Give their e-mail address."),
+            Email("Give an e-mail address such as name@example.org.", check_deliverability=False),
+            Length(max=EMAIL_MAX),
+        ],
+    )
+    # Checked by AnyOf rather than by the field, so that the message says what to do.
+    role = SelectField(
+        "Role",
+        choices=[SelectChoice(role, role.title()) for role in ROLES],
+        default="learner",
+        validate_choice=False,
+        validators=[AnyOf(ROLES, message="Choose a role from the list.")],
+    )
+    submit = SubmitField("Create the account")
+
+
+class ResetLinkForm(FlaskForm):
+    """An admin mails a user a password-reset link: nothing but the CSRF token."""
+
+    submit = SubmitField("Send a reset link")
+
+
+class DeleteUserForm(FlaskForm):
+    # Set by the confirmation page: the first submission only says what deleting does.
+    confirmed = HiddenField(validators=[Optional(), AnyOf(["yes"])])
+    submit = SubmitField("Delete")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -137,6 +138,80 @@ def grade(question: Question, response: Response) -> Grade:
     """Score a parsed response; a blank response scores zero."""
     fraction = 0 if response is None else GRADERS[question.type](question, response)
     return Grade(score=fraction * question.points, points=question.points)
+
+
+# --- Before grading: what a learner may not have meant ----------------------------------
+
+
+def parts_to_answer(question: Question) -> int:
+    """How many answers the question asks for: one, or one per pair (matching) or position
+    (ordering)."""
+    return len(question.pairs or question.items) if question.type in ("matching", "ordering") else 1
+
+
+def blank_parts(question: Question, response: Response) -> int:
+    """How many of the question's answers the response leaves blank (parts_to_answer when
+    the whole question is blank)."""
+    if response is None:
+        return parts_to_answer(question)
+    if question.type == "matching":
+        return sum(value is None for value in response.values())
+    if question.type == "ordering":
+        return sum(value is None for value in response)
+    return 0
+
+
+def repeated_steps(question: Question, response: Response) -> dict[str, list[int]]:
+    """Ordering: each step chosen for more than one position, with those positions (from 1),
+    in the order of their first position. A step can fill one position only, so such a
+    response is sent back to the learner rather than graded."""
+    if question.type != "ordering" or not response:
+        return {}
+    positions: dict[str, list[int]] = {}
+    for number, item in enumerate(response, start=1):
+        if item is not None:
+            positions.setdefault(item, []).append(number)
+    return {item: numbers for item, numbers in positions.items() if len(numbers) > 1}
+
+
+# --- Telling a score ---------------------------------------------------------------------
+# Grading and storage keep exact values; pages round them for reading. Rounding never lifts a
+# value onto full marks or the pass mark, nor brings a score above zero down to nothing:
+# there it rounds towards the value instead, so 79.6% with a pass mark of 80 reads "79%",
+# never "80%", 2.96 of 3 reads "2.9 of 3", never "3 of 3", and 0.04 of 3 "0.1 of 3".
+
+
+def _exact(value: Score | float) -> Decimal:
+    if isinstance(value, Fraction):
+        exact = Decimal(value.numerator) / Decimal(value.denominator)
+    else:
+        exact = Decimal(str(value))
+    return exact.quantize(Decimal("1e-9"))  # a float's last bits are noise, not a score
+
+
+def _told(value: Score | float, places: int, lines: Sequence[int]) -> str:
+    """`value` rounded half up to `places` decimals, unless that reaches one of `lines` from
+    below or turns something into nothing: then rounded towards the value."""
+    exact = _exact(value)
+    step = Decimal(1).scaleb(-places)
+    rounded = exact.quantize(step, ROUND_HALF_UP)
+    if any(exact < line <= rounded for line in lines):
+        rounded = exact.quantize(step, ROUND_FLOOR)
+    elif exact > 0 and rounded == 0:
+        rounded = exact.quantize(step, ROUND_CEILING)
+    text = f"{rounded:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def told_percent(percent: float, pass_mark: int | None = None) -> str:
+    """A percentage as pages show it: whole, rounded half up ("28.89" -> "29%")."""
+    lines = [100] if pass_mark is None else [100, pass_mark]
+    return f"{_told(percent, 0, lines)}%"
+
+
+def told_points(score: Score | float, points: int) -> str:
+    """A score out of its points as pages show it, to one decimal ("1.3 of 3", "2 of 3")."""
+    return f"{_told(score, 1, [points])} of {points}"
 
 
 # --- Drawing an attempt ------------------------------------------------------------------

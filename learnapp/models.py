@@ -25,8 +25,11 @@ from learnapp.db import Base, utcnow
 from learnapp.emails import email_skeleton
 
 ROLES = ("learner", "instructor", "admin")
+# Who may run cohorts, and has an instructor profile.
+INSTRUCTOR_ROLES = ("instructor", "admin")
 NAME_MAX = 120
 EMAIL_MAX = 254
+INSTRUCTOR_NUMBER_MAX = 40
 
 
 class Person(Protocol):
@@ -91,6 +94,17 @@ class User(UserMixin, Base):
     # The name an instructor or admin corrected this account's certificate to: later
     # certificates are offered it, until the learner changes their own name.
     certificate_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    # An instructor's profile, for what they sign: the name to print (NULL: the account's
+    # name), and the instructor number or ID with the body that issued it (both or neither:
+    # accounts.change_instructor_profile). Nullable columns added by migration 0013.
+    instructor_name: Mapped[str | None] = mapped_column(String(NAME_MAX))
+    instructor_number: Mapped[str | None] = mapped_column(String(INSTRUCTOR_NUMBER_MAX))
+    instructor_issuing_body: Mapped[str | None] = mapped_column(String(NAME_MAX))
+
+    @property
+    def printed_instructor_name(self) -> str:
+        """The name to print where this instructor signs."""
+        return self.instructor_name or self.name
 
     def get_id(self) -> str:
         return session_identity(self.id, self.session_version, self.session_token)
@@ -101,7 +115,7 @@ class User(UserMixin, Base):
 
     @property
     def is_instructor(self) -> bool:
-        return self.role in ("instructor", "admin")
+        return self.role in INSTRUCTOR_ROLES
 
 
 # The cohort dashboard lists learners by name: walking this index, a page of a large cohort
@@ -406,13 +420,34 @@ class Cohort(Base):
         code = self.short_code
         return None if code is None else f"{code[:4]}-{code[4:]}"
 
-    instructor_id: Mapped[int] = mapped_column(
-        ForeignKey("users.id", ondelete="CASCADE"), index=True
+    # Who created the cohort: a record, not a power, and NULL once that account is deleted
+    # (migration 0013). Who runs the cohort is `cohort_instructors` (CohortInstructor): every
+    # access check reads that, never this.
+    instructor_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Raised, in the same transaction, by every change to its learners' progress or to who
     # its learners are: the dashboard's counts are cached while it stays the same.
     progress_version: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class CohortInstructor(Base):
+    """An instructor of a cohort. A cohort may have several, each with the same powers over
+    it (views/instructor.py); its creator is the first. The last one cannot be removed
+    (cohorts.remove_instructor)."""
+
+    __tablename__ = "cohort_instructors"
+    __table_args__ = (UniqueConstraint("cohort_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id", ondelete="CASCADE"))
+    # The unique constraint's index serves a cohort's instructors; this one a person's cohorts.
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    added_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The instructor (or admin) who added them; the creator added themselves. NULL once that
+    # account is deleted.
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
 
 class Enrolment(Base):

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from learnapp.db import utcnow, writing
 from learnapp.models import OUTBOX_ERROR_MAX, OutboxMessage
+from learnapp.plurals import counted
 
 RETRY_FIRST = timedelta(minutes=1)
 RETRY_LONGEST = timedelta(hours=1)
@@ -248,13 +249,13 @@ def _purge_retention(app: Flask) -> None:
 
     with app.extensions["learnapp.sessionmaker"]() as session, writing(session):
         deleted = retention.purge(session, utcnow(), app.config["COMPLETION_RECORDS_KEPT_DAYS"])
-    app.logger.info("retention purge: %s completion record(s) deleted", deleted)
+    app.logger.info("retention purge: %s deleted", counted(deleted, "completion record"))
 
 
 def _purge_outbox(app: Flask) -> None:
     with app.extensions["learnapp.sessionmaker"]() as session, writing(session):
         deleted = purge_done(session, utcnow(), app.config["OUTBOX_KEPT_DAYS"])
-    app.logger.info("outbox purge: %s done row(s) deleted", deleted)
+    app.logger.info("outbox purge: %s deleted", counted(deleted, "done row"))
 
 
 PERIODIC: list[tuple[timedelta, Callable[[Flask], None]]] = [

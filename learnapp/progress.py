@@ -6,17 +6,28 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from itsdangerous import BadData, URLSafeTimedSerializer
-from sqlalchemy import bindparam, select
+from sqlalchemy import String, bindparam, cast, null, select
 from sqlalchemy.orm import Session
 
 from learnapp import learner_progress
 from learnapp.content import Lesson, Section
 from learnapp.db import insert_ignoring_duplicates, utcnow
-from learnapp.models import SectionRead
+from learnapp.models import DisclaimerAcknowledgement, SectionRead
 
 _reads = SectionRead.__table__.c
 _READS = select(_reads.section, _reads.read_at).where(
     _reads.user_id == bindparam("user_id"), _reads.lesson == bindparam("lesson")
+)
+_acks = DisclaimerAcknowledgement.__table__.c
+# The reads, and a row without a section if the learner acknowledged the lesson's current
+# educational-use notice (the row attempts.acknowledge writes): the lesson pages need both,
+# and one statement costs less than two on the busiest page.
+_READS_AND_NOTICE = _READS.union_all(
+    select(cast(null(), String), _acks.acknowledged_at).where(
+        _acks.user_id == bindparam("user_id"),
+        _acks.lesson == bindparam("lesson"),
+        _acks.version == bindparam("version"),
+    )
 )
 
 
@@ -27,6 +38,26 @@ def sections_read(session: Session, user_id: int, lesson: Lesson) -> dict[str, d
     known = {s.slug for s in lesson.sections}
     # Slugs of sections since removed from the lesson no longer count.
     return {slug: read_at for slug, read_at in rows if slug in known}
+
+
+def reading_state(
+    session: Session, user_id: int, lesson: Lesson
+) -> tuple[dict[str, datetime], bool]:
+    """What `sections_read` returns, and whether the learner acknowledged the current version
+    of the lesson's educational-use notice (`attempts.acknowledged`), in one statement."""
+    rows = session.connection().execute(
+        _READS_AND_NOTICE,
+        {"user_id": user_id, "lesson": lesson.slug, "version": lesson.disclaimer_version},
+    )
+    known = {s.slug for s in lesson.sections}
+    read: dict[str, datetime] = {}
+    acknowledged = False
+    for slug, moment in rows:
+        if slug is None:
+            acknowledged = True
+        elif slug in known:
+            read[slug] = moment
+    return read, acknowledged
 
 
 def mark_read(

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from learnapp import itemstats
 from learnapp.caching import COHORT_OVERVIEW, remembered
+from learnapp.cohorts import instructed_by
 from learnapp.content import Lesson, Question, Quiz, parse_quiz
 from learnapp.db import UTCDateTime
 from learnapp.models import (
@@ -71,14 +72,15 @@ def cohort_scope(cohort: Cohort, lesson: Lesson, quiz: Quiz | None) -> Scope:
 
 
 def instructor_scope(instructor: Person, lesson: Lesson, quiz: Quiz | None) -> Scope:
-    """Every learner in any of the instructor's cohorts for this lesson (admins: all cohorts)."""
+    """Every learner in any cohort for this lesson the instructor is an instructor of
+    (admins: all cohorts)."""
     query = (
         select(Enrolment.user_id)
         .join(Cohort, Cohort.id == Enrolment.cohort_id)
         .where(Cohort.lesson == lesson.slug)
     )
     if instructor.role != "admin":
-        query = query.where(Cohort.instructor_id == instructor.id)
+        query = query.where(instructed_by(instructor.id))
     return Scope(query.distinct(), lesson, quiz)
 
 

@@ -30,7 +30,7 @@ from limits.strategies import MovingWindowRateLimiter
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from learnapp.cohorts import earned_in_cohort
+from learnapp.cohorts import earned_in_cohort, instructed_by
 from learnapp.db import get_session
 from learnapp.models import Certificate, Cohort, Enrolment, Person, User, session_identity
 
@@ -339,8 +339,9 @@ def init_app(app: Flask) -> None:
 
 
 def manages_certificate(db: Session, user: Person, certificate: Certificate) -> bool:
-    """Who may revoke or correct a certificate: admins, and the instructors of a cohort
-    the learner earned it in (not one joined after earning it: cohorts.earned_in_cohort)."""
+    """Who may revoke or correct a certificate: admins, and the instructors (each of them:
+    cohort_instructors) of a cohort the learner earned it in (not one joined after earning
+    it: cohorts.earned_in_cohort)."""
     if user.role == "admin":
         return True
     if user.role != "instructor" or certificate.user_id is None:
@@ -350,7 +351,7 @@ def manages_certificate(db: Session, user: Person, certificate: Certificate) -> 
             select(Enrolment.id)
             .join(Cohort, Cohort.id == Enrolment.cohort_id)
             .join(Certificate, Certificate.id == certificate.id)
-            .where(Cohort.instructor_id == user.id, earned_in_cohort())
+            .where(instructed_by(user.id), earned_in_cohort())
             .limit(1)
         )
         is not None
@@ -358,7 +359,8 @@ def manages_certificate(db: Session, user: Person, certificate: Certificate) -> 
 
 
 def manages_learner(db: Session, user: Person, learner_id: int | None) -> bool:
-    """Admins manage everyone; an instructor manages the learners of their own cohorts."""
+    """Admins manage everyone; an instructor manages the learners of the cohorts they are
+    an instructor of."""
     if user.role == "admin":
         return True
     if user.role != "instructor" or learner_id is None:
@@ -367,7 +369,7 @@ def manages_learner(db: Session, user: Person, learner_id: int | None) -> bool:
         db.scalar(
             select(Enrolment.id)
             .join(Cohort, Cohort.id == Enrolment.cohort_id)
-            .where(Cohort.instructor_id == user.id, Enrolment.user_id == learner_id)
+            .where(instructed_by(user.id), Enrolment.user_id == learner_id)
             .limit(1)
         )
         is not None

@@ -210,7 +210,9 @@ def test_leaving_hides_the_learner_from_the_instructor(app, db, client, learner,
     assert teacher.get(learner_page).status_code == 200
     assert "Ada Learner" in teacher.get(cohort.url).text
 
-    response = client.post(f"/cohorts/{cohort.id}/leave", follow_redirects=True)
+    response = client.post(
+        f"/cohorts/{cohort.id}/leave", data={"confirmed": "yes"}, follow_redirects=True
+    )
     assert "You left the cohort." in response.text and "You are not in any cohort." in response.text
     assert enrolments(db) == []
     assert teacher.get(learner_page).status_code == 404
@@ -218,11 +220,13 @@ def test_leaving_hides_the_learner_from_the_instructor(app, db, client, learner,
 
 
 def test_leaving_a_cohort_you_are_not_in_is_not_found(client, learner, cohort):
-    assert client.post(f"/cohorts/{cohort.id}/leave").status_code == 404
-    assert client.post("/cohorts/999999/leave").status_code == 404
+    for confirmed in ({}, {"confirmed": "yes"}):
+        assert client.post(f"/cohorts/{cohort.id}/leave", data=confirmed).status_code == 404
+        assert client.post("/cohorts/999999/leave", data=confirmed).status_code == 404
 
 
 def test_leaving_needs_a_csrf_token(db, client, learner, cohort):
     client.post("/cohorts/join", data={"code": CODE})
-    assert client.post(f"/cohorts/{cohort.id}/leave", csrf=False).status_code == 400
+    data = {"confirmed": "yes"}
+    assert client.post(f"/cohorts/{cohort.id}/leave", data=data, csrf=False).status_code == 400
     assert enrolments(db) == [(cohort.id, learner.id)]

@@ -20,6 +20,7 @@ from learnapp.models import (
     Answer,
     Certificate,
     Cohort,
+    CohortInstructor,
     Enrolment,
     QuizAttempt,
     SectionRead,
@@ -45,9 +46,12 @@ def test_cohort_of_learners_who_share_one_password(seeded: Any, db: Any, auth: A
     learners = enrolled(db)
     assert len(learners) == LEARNERS
     assert {e.cohort_id for e in db.scalars(select(Enrolment))} == {cohort.id}
-    assert cohort.instructor_id == db.scalar(
-        select(User.id).where(User.email == "instructor@example.com")
-    )
+    instructor = db.scalar(select(User.id).where(User.email == "instructor@example.com"))
+    assert cohort.instructor_id == instructor  # who created it
+    # and who runs it: every access check reads cohort_instructors
+    assert db.scalars(
+        select(CohortInstructor.user_id).where(CohortInstructor.cohort_id == cohort.id)
+    ).all() == [instructor]
     assert len({u.password_hash for u in learners}) == 1
     assert len({u.name for u in learners}) > LEARNERS // 2
     assert auth.login(learners[-1].email, DEMO_PASSWORD).status_code == 302

@@ -22,6 +22,7 @@ from learnapp.db import Base, utcnow
 from learnapp.models import (
     Certificate,
     Cohort,
+    CohortInstructor,
     CompletionRecord,
     Enrolment,
     QuizAttempt,
@@ -71,6 +72,9 @@ def add_cohort(db: Any, instructor_id: int, name: str = "Tuesday class", **value
         short_code_expires_at=values.get("short_code_expires_at"),
     )
     db.add(cohort)
+    db.flush()
+    # Its instructor runs it as cohorts.create makes them do: as its first co-instructor.
+    db.add(CohortInstructor(cohort_id=cohort.id, user_id=instructor_id, added_by_id=instructor_id))
     db.flush()
     return cohort.id
 

@@ -215,9 +215,9 @@ def test_a_skeleton_cannot_show_what_differs_between_users():
 
 def test_equal_skeleton_keys_mean_equal_pages_whatever_else_differs(app, create_user, monkeypatch):
     """The key holds exactly what the template receives besides the learner's name and the
-    CSRF token: two learners with equal keys but different data (names, when they read,
-    what else they did) get the page each would get rendered afresh, and a learner who read
-    other sections gets another key."""
+    CSRF token: two learners with equal keys but different data (names, when they read and
+    acknowledged the notice) get the page each would get rendered afresh, and a learner who
+    read other sections, or has not acknowledged the notice, gets another key."""
     from learnapp.views import skeletons
 
     keys: list = []
@@ -228,19 +228,26 @@ def test_equal_skeleton_keys_mean_equal_pages_whatever_else_differs(app, create_
     ada = signed_in(app, create_user, "ada@example.com", "Ada Lovelace")
     bob = signed_in(app, create_user, "bob@example.com", "Bob Builder")
     cleo = signed_in(app, create_user, "cleo@example.com", "Cleo Reader")
-    for client, first_read in ((ada, SECTIONS[0]), (bob, SECTIONS[0]), (cleo, SECTIONS[1])):
-        assert client.post(f"{LESSON}/sections/{first_read}/read").status_code == 302
+    dan = signed_in(app, create_user, "dan@example.com", "Dan Unnoticed")
+    readers = (("ada", ada), ("bob", bob), ("cleo", cleo), ("dan", dan))
+    first_read = {"ada": SECTIONS[0], "bob": SECTIONS[0], "cleo": SECTIONS[1], "dan": SECTIONS[0]}
+    for name, client in readers:
+        assert client.post(f"{LESSON}/sections/{first_read[name]}/read").status_code == 302
     slug = LESSON.rsplit("/", 1)[-1]
-    assert bob.post(f"/quizzes/{slug}/final/acknowledge").status_code == 302  # other data
-    pages = {name: c.get(SECTION).text for name, c in (("ada", ada), ("bob", bob), ("cleo", cleo))}
+    # The notice acknowledged on the quiz's page, on the lesson's, and not at all (dan).
+    assert ada.post(f"/quizzes/{slug}/final/acknowledge").status_code == 302
+    assert bob.post(f"{LESSON}/notice/acknowledge").status_code == 302
+    assert cleo.post(f"{LESSON}/notice/acknowledge").status_code == 302
+    pages = {name: c.get(SECTION).text for name, c in readers}
     assert keys[0] == keys[1] != keys[2]
+    assert keys[3] not in (keys[0], keys[2])
     assert progress_value(pages["ada"]) == progress_value(pages["cleo"]) == (1, 7)
 
     monkeypatch.setattr(
         "learnapp.views.lessons.render_personal",
         lambda template, _state, **context: render_template(template, **context),
     )
-    for name, client in (("ada", ada), ("bob", bob), ("cleo", cleo)):
+    for name, client in readers:
         assert without_tokens(client.get(SECTION).text) == without_tokens(pages[name])
     assert without_tokens(pages["ada"]).replace("Ada Lovelace", "NAME") == without_tokens(
         pages["bob"]

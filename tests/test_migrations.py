@@ -1,5 +1,6 @@
 """Alembic migrations: they build the schema the models describe, and each one that moves
-data (0003 fills learner_progress, 0005, 0006, 0008, 0010, 0011) keeps what a deployment holds."""
+data (0003 fills learner_progress, 0005, 0006, 0008, 0010, 0011, 0013) keeps what a
+deployment holds."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from alembic.migration import MigrationContext
 from flask import Flask
 from sqlalchemy import (
     Boolean,
+    Date,
     Float,
     Integer,
     MetaData,
@@ -543,3 +545,127 @@ def test_0011_gives_reads_a_reading_time_and_keeps_every_read(migrated):
         assert db.scalar(select(User.name).where(User.id == ann)) == "Ann"
     migrate(migrated, "head")
     assert seconds()["summary"] is None  # dropped with its column: not known again
+
+
+# `cohorts` as migrations 0002 to 0012 made it (0013 makes instructor_id the creator only).
+COHORTS_BEFORE_0013 = table(
+    "cohorts",
+    column("id", Integer),
+    column("name", String),
+    column("session_date", Date),
+    column("lesson", String),
+    column("join_code", String),
+    column("instructor_id", Integer),
+    column("created_at", UTCDateTime()),
+    column("progress_version", Integer),
+)
+
+
+def test_0013_makes_each_cohorts_instructor_its_first_and_keeps_cohorts_past_their_creator(
+    migrated, capsys
+):
+    """Every cohort's instructor becomes its first row of cohort_instructors; afterwards a
+    cohort outlives its creator's account while it has another instructor. A downgrade gives
+    each cohort one instructor again, and deletes (and names) one with none left, as the
+    cascade before 0013 would have."""
+    from sqlalchemy import inspect
+
+    from learnapp.cohorts import new_join_code
+    from learnapp.models import CohortInstructor, Enrolment, User
+    from tests.test_instructor import LESSON, add_users
+
+    migrate(migrated, "0012")
+    now = utcnow()
+    with Session(get_engine(migrated)) as db:
+        tess, otto, ann = add_users(
+            db,
+            [("Tess", "tess@example.com"), ("Otto", "otto@example.com"), ("Ann", "ann@ex.org")],
+        )
+        cohorts = {
+            name: db.scalar(
+                insert(COHORTS_BEFORE_0013).returning(COHORTS_BEFORE_0013.c.id),
+                {
+                    "name": name,
+                    "session_date": now.date(),
+                    "lesson": LESSON,
+                    "join_code": new_join_code(),
+                    "instructor_id": teacher,
+                    "created_at": now - n * DAY,
+                    "progress_version": 0,
+                },
+            )
+            for n, (name, teacher) in enumerate(
+                [("Tuesday", tess), ("Friday", tess), ("Otto's", otto)]
+            )
+        }
+        db.execute(
+            insert(Enrolment.__table__),
+            [{"cohort_id": cohorts["Friday"], "user_id": ann, "joined_at": now}],
+        )
+        db.commit()
+
+    migrate(migrated, "0013")
+
+    def instructors() -> dict[int, list[int]]:
+        with Session(get_engine(migrated)) as db:
+            rows = db.execute(
+                select(CohortInstructor.cohort_id, CohortInstructor.user_id).order_by(
+                    CohortInstructor.added_at, CohortInstructor.id
+                )
+            )
+            found: dict[int, list[int]] = {}
+            for cohort_id, user_id in rows:
+                found.setdefault(cohort_id, []).append(user_id)
+            return found
+
+    assert instructors() == {
+        cohorts["Tuesday"]: [tess],
+        cohorts["Friday"]: [tess],
+        cohorts["Otto's"]: [otto],
+    }
+    with Session(get_engine(migrated)) as db:
+        (row,) = db.execute(
+            select(CohortInstructor.added_at, CohortInstructor.added_by_id).where(
+                CohortInstructor.cohort_id == cohorts["Tuesday"]
+            )
+        ).all()
+        assert tuple(row) == (now, tess)  # added by themselves, when they made the cohort
+        # Otto co-teaches Tuesday's; Tess's account goes; so does an instructor's profile.
+        db.execute(
+            insert(CohortInstructor),
+            {"cohort_id": cohorts["Tuesday"], "user_id": otto, "added_by_id": tess},
+        )
+        db.execute(
+            User.__table__.update()
+            .where(User.id == otto)
+            .values(instructor_number="WSI-1", instructor_issuing_body="Red Cross")
+        )
+        db.execute(delete(User).where(User.id == tess))
+        db.commit()
+        creators = dict(
+            db.execute(
+                select(COHORTS_BEFORE_0013.c.name, COHORTS_BEFORE_0013.c.instructor_id)
+            ).all()
+        )
+        assert creators == {"Tuesday": None, "Friday": None, "Otto's": otto}
+    assert instructors() == {cohorts["Tuesday"]: [otto], cohorts["Otto's"]: [otto]}
+
+    migrate(migrated, "0012", down=True)
+    assert (
+        f"cohort {cohorts['Friday']} ('Friday') has no instructor left" in capsys.readouterr().out
+    )
+    with get_engine(migrated).connect() as connection:
+        rows = connection.execute(
+            select(COHORTS_BEFORE_0013.c.name, COHORTS_BEFORE_0013.c.instructor_id)
+        )
+        assert dict(rows.all()) == {"Tuesday": otto, "Otto's": otto}
+        assert connection.scalar(select(func.count()).select_from(Enrolment.__table__)) == 0
+        tables = inspect(connection)
+        assert not tables.has_table("cohort_instructors")
+        assert "instructor_number" not in {c["name"] for c in tables.get_columns("users")}
+        if connection.dialect.name == "sqlite":
+            schema = dict(connection.execute(text("SELECT name, sql FROM sqlite_master")).all())
+            assert "AUTOINCREMENT" in schema["cohorts"]
+            assert "ix_users_lower_name" in schema
+    migrate(migrated, "head")
+    assert instructors() == {cohorts["Tuesday"]: [otto], cohorts["Otto's"]: [otto]}

@@ -106,9 +106,9 @@ def test_worker_once_drains_what_is_due_and_exits(app, db, runner):
     enqueue(app, db, "ada@example.com", "grace@example.com")
     result = runner.invoke(args=["worker", "--once"])
     assert result.exit_code == 0, result.output
-    assert "worker: 2 outbox row(s) run" in result.output
+    assert "worker: 2 outbox rows run" in result.output
     assert all(row.done_at for row in rows(db))
-    assert "0 outbox row(s) run" in runner.invoke(args=["worker", "--once"]).output
+    assert "0 outbox rows run" in runner.invoke(args=["worker", "--once"]).output
 
 
 # --- The worker as its own process ------------------------------------------------------------

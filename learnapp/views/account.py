@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user, fresh_login_required, login_required, login_user, logout_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from learnapp import accounts
+from learnapp import accounts, personal_data
 from learnapp.accounts import normalise_email, password_matches
-from learnapp.db import get_session, writing
+from learnapp.db import get_session, utcnow, writing
 from learnapp.forms import (
     ConfirmEmailForm,
     DeleteAccountForm,
     EmailChangeForm,
+    InstructorProfileForm,
     NameForm,
     PasswordChangeForm,
     ResendConfirmationForm,
 )
-from learnapp.models import User
-from learnapp.security import account_row, throttle, wait_in_words
+from learnapp.models import INSTRUCTOR_ROLES, User
+from learnapp.security import account_row, role_required, throttle, wait_in_words
 
 bp = Blueprint("account", __name__, url_prefix="/account")
 
@@ -38,10 +37,22 @@ def _page(status: int = 200, **forms):
     address = (
         get_session()
         .execute(
-            select(User.email_confirmed_at, User.pending_email).where(User.id == current_user.id)
+            select(
+                User.email_confirmed_at,
+                User.pending_email,
+                User.instructor_name,
+                User.instructor_number,
+                User.instructor_issuing_body,
+            ).where(User.id == current_user.id)
         )
         .one()
     )
+    if current_user.role in INSTRUCTOR_ROLES:
+        defaults["instructor_form"] = InstructorProfileForm(
+            instructor_name=address.instructor_name,
+            instructor_number=address.instructor_number,
+            issuing_body=address.instructor_issuing_body,
+        )
     return render_template(
         "account/settings.html",
         email_confirmed_at=address.email_confirmed_at,
@@ -65,6 +76,28 @@ def change_name():
     with writing() as db:
         accounts.change_name(account_row(db), form.name.data)
     flash("Your name is saved.", "success")
+    return redirect(url_for("account.settings"))
+
+
+@bp.post("/instructor")
+@role_required(*INSTRUCTOR_ROLES)
+def instructor_profile():
+    """An instructor's (or admin's) profile: the name to print, their number, its issuer."""
+    form = InstructorProfileForm()
+    if not form.validate_on_submit():
+        return _page(400, instructor_form=form)
+    try:
+        with writing() as db:
+            accounts.change_instructor_profile(
+                account_row(db),
+                form.instructor_name.data or "",
+                form.instructor_number.data or "",
+                form.issuing_body.data or "",
+            )
+    except accounts.AccountError as error:
+        form.form_errors.append(str(error))
+        return _page(400, instructor_form=form)
+    flash("Your instructor profile is saved.", "success")
     return redirect(url_for("account.settings"))
 
 
@@ -213,15 +246,32 @@ def change_password():
     return redirect(url_for("account.settings"))
 
 
+def _my_data() -> dict:
+    config = current_app.config
+    return personal_data.export(
+        get_session(),
+        current_user.id,
+        current_app.extensions["learnapp.content"],
+        utcnow(),
+        config["COMPLETION_RECORDS_KEPT_DAYS"],
+    )
+
+
 @bp.get("/data.json")
 @login_required
 def download_data():
-    data = accounts.personal_data(get_session(), current_user)
     return current_app.response_class(
-        json.dumps(data, indent=2, ensure_ascii=False),
+        personal_data.to_json(_my_data()),
         mimetype="application/json",
         headers={"Content-Disposition": 'attachment; filename="my-learnapp-data.json"'},
     )
+
+
+@bp.get("/data")
+@login_required
+def data_page():
+    """The same data as the download, as a page to read and print."""
+    return render_template("account/data.html", data=_my_data())
 
 
 @bp.post("/delete")

@@ -20,7 +20,7 @@ from werkzeug.exceptions import HTTPException
 
 from learnapp import cohorts
 from learnapp.db import get_session, utcnow, writing
-from learnapp.forms import EmptyForm, JoinForm
+from learnapp.forms import EmptyForm, JoinForm, LeaveCohortForm
 from learnapp.models import Cohort
 from learnapp.security import throttle, wait_in_words
 
@@ -172,6 +172,28 @@ def join():
 @bp.post("/<id:cohort_id>/leave")
 @login_required
 def leave(cohort_id):
+    """Leave a cohort: the first submission says what leaving means and asks to confirm."""
+    form = LeaveCohortForm()
+    if not form.validate_on_submit():
+        abort(400)
+    membership = next(
+        (
+            row
+            for row in cohorts.memberships(get_session(), current_user.id)
+            if row[0].id == cohort_id
+        ),
+        None,
+    )
+    if membership is None:
+        abort(404)
+    if form.confirmed.data != "yes":
+        cohort, enrolment, instructors = membership
+        return render_template(
+            "cohorts/confirm_leave.html",
+            cohort=cohort,
+            enrolment=enrolment,
+            instructors=instructors,
+        )
     with writing() as db:
         left = cohorts.leave(db, current_user, cohort_id)
     if not left:

@@ -29,7 +29,7 @@ from wtforms.fields.choices import SelectChoice
 from learnapp import attempts, cohorts, itemstats, reports, retention
 from learnapp.caching import LEARNER_ROW, remembered
 from learnapp.db import get_session, local_date, utcnow, writing
-from learnapp.forms import CohortForm, EmptyForm, RemoveLearnerForm
+from learnapp.forms import AddInstructorForm, CohortForm, EmptyForm, RemoveLearnerForm
 from learnapp.links import public_url_for
 from learnapp.models import Cohort, Enrolment, User
 from learnapp.security import login_manager
@@ -49,8 +49,12 @@ def instructors_only():
 
 
 def _cohort_or_404(cohort_id: int) -> Cohort:
-    cohort = get_session().get(Cohort, cohort_id)
-    if cohort is None or (current_user.role != "admin" and cohort.instructor_id != current_user.id):
+    """The cohort, if the signed-in user is one of its instructors (or an admin): 404 else."""
+    query = select(Cohort).where(Cohort.id == cohort_id)
+    if current_user.role != "admin":
+        query = query.where(cohorts.instructed_by(current_user.id))
+    cohort = get_session().scalar(query)
+    if cohort is None:
         abort(404)
     return cohort
 
@@ -145,7 +149,10 @@ def _learner_row(row: reports.LearnerRow, learners_url: str, sections: int) -> M
 
 @bp.get("/cohorts/<id:cohort_id>")
 def dashboard(cohort_id):
-    cohort = _cohort_or_404(cohort_id)
+    return _dashboard(_cohort_or_404(cohort_id))
+
+
+def _dashboard(cohort: Cohort, status: int = 200, instructor_form: AddInstructorForm | None = None):
     scope = _scope(cohort)
     db, now = get_session(), utcnow()
     state = _choice("state", reports.FILTERS, "")
@@ -188,7 +195,9 @@ def dashboard(cohort_id):
         short_code_last_day=cohorts.short_code_last_day(
             cohort, now, current_app.config["TIME_ZONE"]
         ),
-    )
+        instructors=cohorts.instructors(db, cohort.id),
+        instructor_form=instructor_form or AddInstructorForm(),
+    ), status
 
 
 @bp.get("/cohorts/<id:cohort_id>/learners/<id:user_id>")
@@ -526,3 +535,48 @@ def remove(cohort_id, user_id):
         "success",
     )
     return redirect(url_for("instructor.dashboard", cohort_id=cohort.id))
+
+
+# Co-instructors: each instructor of a cohort has the same powers over it, adding and
+# removing instructors included; a cohort always keeps one.
+
+
+@bp.post("/cohorts/<id:cohort_id>/instructors")
+def add_instructor(cohort_id):
+    cohort = _running_cohort_or_404(cohort_id)
+    form = AddInstructorForm()
+    if not form.validate_on_submit():
+        return _dashboard(cohort, 400, form)
+    try:
+        with writing() as db:
+            added = cohorts.add_instructor(db, cohort, form.email.data, current_user)
+    except cohorts.CohortError as error:
+        form.email.errors.append(str(error))
+        return _dashboard(cohort, 400, form)
+    flash(
+        f"{added.name} is now an instructor of {cohort.name}, with the same powers over it as you.",
+        "success",
+    )
+    return redirect(url_for("instructor.dashboard", cohort_id=cohort.id, _anchor="instructors"))
+
+
+@bp.post("/cohorts/<id:cohort_id>/instructors/<id:user_id>/remove")
+def remove_instructor(cohort_id, user_id):
+    form = EmptyForm()
+    if not form.validate_on_submit():
+        abort(400)
+    cohort = _running_cohort_or_404(cohort_id)
+    person = get_session().get(User, user_id)
+    try:
+        with writing() as db:
+            removed = cohorts.remove_instructor(db, cohort, user_id)
+    except cohorts.CohortError as error:
+        flash(str(error), "error")
+        return redirect(url_for("instructor.dashboard", cohort_id=cohort.id, _anchor="instructors"))
+    if not removed or person is None:
+        abort(404)
+    if person.id == current_user.id:
+        flash(f"You are no longer an instructor of {cohort.name}.", "success")
+        return redirect(url_for("instructor.index"))
+    flash(f"{person.name} is no longer an instructor of {cohort.name}.", "success")
+    return redirect(url_for("instructor.dashboard", cohort_id=cohort.id, _anchor="instructors"))

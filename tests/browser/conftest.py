@@ -162,16 +162,21 @@ class LiveServer:
         self.start()
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """The real app under gunicorn, with its own instance folder and SQLite database."""
-    server = LiveServer(tmp_path_factory.mktemp("live_server"))
+def serve(tmp_path_factory: pytest.TempPathFactory, workers: int = 2) -> Iterator[LiveServer]:
+    """A migrated, started LiveServer in a folder of its own, stopped after its test module."""
+    server = LiveServer(tmp_path_factory.mktemp("live_server"), workers=workers)
     server.migrate()
     try:
         server.start()
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The real app under gunicorn, with its own instance folder and SQLite database."""
+    yield from serve(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

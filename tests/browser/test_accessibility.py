@@ -17,6 +17,7 @@ teaching fixture.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from string import Formatter
@@ -70,6 +71,20 @@ def expect_notice(page: Page) -> None:
     expect(page.get_by_role("heading", name="Before you start")).to_be_visible()
 
 
+def submit_with_nothing_answered(page: Page) -> None:
+    """The quizzer's attempt sent with every question blank: listed, nothing graded."""
+    page.get_by_role("button", name="Submit my answers").click()
+    expect(
+        page.get_by_role("button", name=re.compile(r"^Submit with \d+ unanswered$"))
+    ).to_be_visible()
+
+
+def check_my_answers(page: Page) -> None:
+    """A section's knowledge check sent as it is: its feedback page (Post/Redirect/Get)."""
+    page.get_by_role("button", name="Check my answers").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Knowledge check:")
+
+
 def submit_empty_name(page: Page) -> None:
     page.get_by_label("Name to print on the certificate").fill("")
     page.get_by_role("button", name="Issue my certificate").click()
@@ -107,6 +122,23 @@ def expect_membership(page: Page) -> None:
     expect(page.get_by_role("button", name="Leave Axe class")).to_be_visible()
 
 
+def ask_to_leave(page: Page) -> None:
+    """The first press of "Leave" only asks: the confirmation page, nothing changed."""
+    page.get_by_role("button", name="Leave Axe class").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Leave Axe class?")
+
+
+def ask_to_delete(page: Page) -> None:
+    """The first press of "Delete…" only asks: the confirmation page, nothing deleted."""
+    page.get_by_role("button", name=re.compile(r"^Delete… quizzer")).click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Delete the account of")
+
+
+def submit_empty_user_form(page: Page) -> None:
+    page.get_by_role("button", name="Create the account").click()
+    expect(page.locator(".field.has-error").first).to_be_visible()
+
+
 def submit_wrong_join_code(page: Page) -> None:
     page.get_by_label("Cohort code").fill("NOT-A-CODE")
     page.get_by_role("button", name="Join the cohort").click()
@@ -129,11 +161,28 @@ PAGES = [
         for slug, _title in SECTIONS
     ],
     AxeCase("progress", f"{LESSON}/progress", login=True),
+    AxeCase("notice", f"{LESSON}/notice", login=True),
+    # The quizzer acknowledged the notice (one line now) and has a next step past the quiz.
+    AxeCase("section-acknowledged", f"{LESSON}/sections/{SECTIONS[3][0]}", login="quizzer"),
+    AxeCase("course-next-step", f"{LESSON}/", login="quizzer"),
+    AxeCase("progress-next-step", f"{LESSON}/progress", login="quizzer"),
     AxeCase("not-found", "/no-such-page", status=404),
     AxeCase("not-found-logged-in", f"{LESSON}/sections/no-such-section", login=True, status=404),
     AxeCase("final-quiz-notice", FINAL, login="ready", setup=expect_notice),
     AxeCase("final-quiz-history", FINAL, login="quizzer"),
     AxeCase("quiz-attempt", "{in_progress}", login="quizzer"),
+    AxeCase(
+        "quiz-attempt-unanswered",
+        "{in_progress}",
+        login="quizzer",
+        setup=submit_with_nothing_answered,
+    ),
+    AxeCase(
+        "knowledge-check-feedback",
+        f"{LESSON}/sections/{SECTIONS[0][0]}",
+        login=True,
+        setup=check_my_answers,
+    ),
     AxeCase("quiz-result-failed", "{failed}", login="quizzer"),
     AxeCase("quiz-result-passed", "{passed}", login="quizzer"),
     AxeCase("certificate-claim", "/certificates/claim/{unclaimed_id}", login="quizzer"),
@@ -153,8 +202,10 @@ PAGES = [
     AxeCase("privacy", "/privacy"),
     AxeCase("password-reset-request", "/auth/reset"),
     AxeCase("account", "/account/", login=True),
+    AxeCase("account-data", "/account/data", login="quizzer"),
     AxeCase("join-confirm", "/cohorts/join/{join_code}", login=True),
     AxeCase("my-cohorts", "/cohorts/", login="member", setup=expect_membership),
+    AxeCase("leave-confirm", "/cohorts/", login="member", setup=ask_to_leave),
     AxeCase("my-cohorts-wrong-code", "/cohorts/", login=True, setup=submit_wrong_join_code),
     AxeCase("instructor-cohorts", "/instructor/", login="instructor"),
     AxeCase(
@@ -177,6 +228,8 @@ PAGES = [
         "items-all-cohorts", f"/instructor/items/{LESSON.rsplit('/', 1)[-1]}", login="instructor"
     ),
     AxeCase("admin-users", "/admin/users", login="admin"),
+    AxeCase("admin-users-errors", "/admin/users", login="admin", setup=submit_empty_user_form),
+    AxeCase("admin-delete-confirm", "/admin/users?q=quizzer", login="admin", setup=ask_to_delete),
     AxeCase("admin-outbox", "/admin/outbox", login="admin"),
     AxeCase("dev-mailbox", "/dev/mail", login=True),  # the reader's registration mail, if any
 ]

@@ -18,7 +18,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from learnapp.cohorts import ARCHIVED, CODE_ALPHABET
 from learnapp.db import long_date
-from tests.browser.conftest import LiveServer
+from tests.browser.conftest import LiveServer, serve
 from tests.browser.helpers import (
     LESSON,
     TEACH,
@@ -65,13 +65,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     """conftest's server with one worker: its throttles count in memory://, per worker, so
     with two a learner's ten wrong codes would be split between two counts (production's
     workers share one Redis, which one worker's memory stands for here)."""
-    server = LiveServer(tmp_path_factory.mktemp("live_server"), workers=1)
-    server.migrate()
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
+    yield from serve(tmp_path_factory, workers=1)
 
 
 @pytest.fixture(scope="module")

@@ -306,7 +306,13 @@ def test_a_learner_who_leaves_disappears_from_the_dashboard(new_page, live_serve
     link = learner_row(teacher, email).get_by_role("link", name="Lee Leaver")
     learner_page = link.get_attribute("href")
 
+    # Leaving asks first: the confirmation page says what it means, and nothing has changed.
     learner.get_by_role("button", name=f"Leave {cohort.name}").click()
+    expect(learner.get_by_role("heading", level=1)).to_have_text(f"Leave {cohort.name}?")
+    expect(learner.locator("main")).to_contain_text("Nothing has changed yet.")
+    teacher.reload()
+    expect(learner_count(teacher)).to_have_text("1 learner, page 1 of 1.")
+    learner.get_by_role("button", name=f"Yes, leave {cohort.name}").click()
     expect(learner.get_by_role("status")).to_contain_text(
         "You left the cohort. Its instructors no longer see your progress;"
     )

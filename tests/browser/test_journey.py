@@ -62,6 +62,8 @@ def test_register_and_read_every_section_with_the_keyboard_only(page, live_serve
         page.keyboard.press("Enter")
         if last:
             wait_for_path(page, f"{base}{LESSON}/progress")
+            # Not a dead end: the next step is the final quiz.
+            expect(page.get_by_role("link", name="Take the final quiz")).to_be_visible()
         else:
             wait_for_path(page, f"{base}{LESSON}/sections/{SECTIONS[index + 1][0]}")
         now = progress_value(page)
@@ -111,7 +113,12 @@ def test_skip_link_is_first_and_moves_focus_to_main(page, live_server, path):
 def test_pages_fit_a_phone_screen(new_page, live_server):
     phone = new_page(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
     register(phone, live_server.url, unique_email("phone"))
-    paths = [f"{LESSON}/sections/{slug}" for slug, _ in SECTIONS] + [f"{LESSON}/", "/"]
+    paths = [f"{LESSON}/sections/{slug}" for slug, _ in SECTIONS] + [
+        f"{LESSON}/",
+        f"{LESSON}/progress",
+        f"{LESSON}/notice",
+        "/",
+    ]
     for path in paths:
         phone.goto(f"{live_server.url}{path}")
         widths = phone.evaluate(

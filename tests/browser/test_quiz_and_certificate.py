@@ -4,6 +4,7 @@ the keyboard only; then claim, download and verify a certificate."""
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import pytest
@@ -18,9 +19,12 @@ from tests.browser.helpers import (
     SECTIONS,
     PlannedQuestion,
     answer_with_the_keyboard,
+    assert_form_holds,
     by_section,
     mark_sections_read,
+    plan_answers,
     register,
+    start_final_quiz,
     tab_to,
     take_final_quiz,
     unique_email,
@@ -41,7 +45,7 @@ def expect_scores_by_cause(page: Page, plan: list[PlannedQuestion], right: bool)
     expect(rows).to_have_count(len(points))
     for slug, total in points.items():
         row = rows.filter(has=page.get_by_role("rowheader", name=SECTION_TITLES[slug], exact=True))
-        expect(row.get_by_role("cell").first).to_have_text(f"{total if right else 0}/{total}")
+        expect(row.get_by_role("cell").first).to_have_text(f"{total if right else 0} of {total}")
 
 
 def test_fail_reread_retake_and_pass_with_the_keyboard_only(page, live_server):
@@ -50,8 +54,8 @@ def test_fail_reread_retake_and_pass_with_the_keyboard_only(page, live_server):
     mark_sections_read(page, base, len(SECTIONS))
     page.goto(f"{base}{LESSON}/")
 
-    # From here on, the keyboard only.
-    tab_to(page, page.get_by_role("link", name="Final quiz: ready when you are"))
+    # From here on, the keyboard only. (The course page's next step leads to the quiz.)
+    tab_to(page, page.get_by_role("link", name="Take the final quiz"))
     page.keyboard.press("Enter")
     wait_for_path(page, f"{base}{FINAL}")
     expect(page.get_by_role("heading", name="Before you start")).to_be_visible()
@@ -86,7 +90,7 @@ def test_fail_reread_retake_and_pass_with_the_keyboard_only(page, live_server):
     tab_to(page, page.get_by_role("navigation", name="Main").get_by_role("link", name="Course"))
     page.keyboard.press("Enter")
     wait_for_path(page, f"{base}{LESSON}/")
-    tab_to(page, page.get_by_role("link", name="Final quiz: ready when you are"))
+    tab_to(page, page.get_by_role("link", name="Retake the final quiz"))
     page.keyboard.press("Enter")
     wait_for_path(page, f"{base}{FINAL}")
     expect(page.locator(".badge.fail")).to_have_text("Not passed yet")
@@ -100,6 +104,65 @@ def test_fail_reread_retake_and_pass_with_the_keyboard_only(page, live_server):
     expect(page.locator(".lead .badge")).to_have_text("Passed")
     expect_scores_by_cause(page, plan, right=True)
     expect(page.get_by_role("link", name="Get your certificate")).to_be_visible()
+
+
+def fits_the_width(page: Page) -> bool:
+    widths = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    return widths[0] <= widths[1]
+
+
+def test_blanks_are_listed_and_kept_before_grading_on_a_phone(new_page, live_server):
+    """At 390x844: the first question left blank, the submit lists it and grades nothing;
+    the other answers stay chosen, and "Submit with 1 unanswered" grades the attempt."""
+    page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    base = live_server.url
+    register(page, base, unique_email("blanks"))
+    mark_sections_read(page, base, len(SECTIONS))
+    attempt = start_final_quiz(page, base)
+
+    plan = plan_answers(page, right=True)
+    skipped, answered = plan[0], plan[1:]
+    for planned in answered:
+        for control_id, wanted in planned.wanted.items():
+            control = page.locator(f'[id="{control_id}"]')
+            if isinstance(wanted, str):
+                control.select_option(label=wanted)
+            elif wanted:
+                control.check()
+    page.get_by_role("button", name="Submit my answers").click()
+
+    summary = page.locator("section.unanswered")
+    expect(summary.get_by_role("heading")).to_have_text(
+        re.compile(r"^You have not answered 1 question( in full)?$")
+    )
+    link = summary.get_by_role("link", name="Question 1")
+    expect(link).to_have_attribute("href", f"#question-{skipped.question.id}")
+    assert page.url == f"{base}{attempt}"
+    assert_form_holds(page, answered)  # nothing lost
+    assert fits_the_width(page)
+    link.click()
+    expect(page.locator(f'[id="question-{skipped.question.id}"]')).to_be_in_viewport()
+
+    page.get_by_role("button", name="Submit with 1 unanswered").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Your result: \d+%$"))
+    review = page.locator(f'section.review[aria-labelledby="review-{skipped.question.id}"]')
+    expect(review).to_contain_text("Not answered")
+    assert fits_the_width(page)
+
+
+def test_a_reload_of_knowledge_check_feedback_shows_it_again(page, live_server):
+    base = live_server.url
+    register(page, base, unique_email("check"))
+    slug, title = SECTIONS[0]
+    page.goto(f"{base}{LESSON}/sections/{slug}")
+    page.get_by_role("button", name="Check my answers").click()
+    heading = page.get_by_role("heading", level=1)
+    expect(heading).to_have_text(f"Knowledge check: {title}")
+    feedback = page.locator("main").inner_text()
+    page.reload()
+    expect(heading).to_have_text(f"Knowledge check: {title}")
+    assert page.locator("main").inner_text() == feedback
+    expect(page.get_by_text("That action is not available here")).to_have_count(0)
 
 
 def pdf_text(data: bytes) -> str:

@@ -421,21 +421,28 @@ def test_no_part_id_is_in_any_field_or_the_export_of_an_open_attempt(
     assert found(export, ids) == set()
     # Nothing hidden but the CSRF token: a field the decoder cannot read would need a look.
     assert {field for field, _ in form_values(page).hidden} == {"input csrf_token"}
-    # The export still says what was drawn, in the order shown, and how many choices each has.
+    # The export still says what was drawn, in the order shown, by the questions' texts only.
     (attempt,) = json.loads(export)["quiz_attempts"]
-    assert [(e["id"], len(e["positions"])) for e in attempt["drawn"]] == [
-        (e["id"], len(e["order"])) for e in drawn
+    assert attempt["state"] == "open" and "note" in attempt
+    assert [q["question"] for q in attempt["questions"]] == [
+        quiz.question(e["id"]).prompt for e in drawn
     ]
+    assert all(set(q) == {"number", "section", "question"} for q in attempt["questions"])
 
 
-def test_a_closed_attempt_is_exported_with_its_draw(
-    client: CSRFClient, learner: Any, draws: list[Drawn]
+def test_a_closed_attempt_is_exported_with_its_answers(
+    app: Flask, client: CSRFClient, learner: Any, draws: list[Drawn]
 ) -> None:
     url = open_attempt(client)
-    assert client.post(url, data={}).status_code == 302  # submitted with nothing answered
+    # Submitted with nothing answered, every blank confirmed.
+    blanks = " ".join(str(number) for number in range(1, len(draws[0]) + 1))
+    assert client.post(url, data={"confirmed": blanks}).status_code == 302
     (attempt,) = json.loads(client.get(EXPORT).text)["quiz_attempts"]
-    assert attempt["state"] == "closed"
-    assert attempt["drawn"] == draws[0]
+    assert attempt["state"] == "submitted"
+    quiz = final_quiz(app.extensions["learnapp.content"])
+    assert [(q["question"], q["your_answer"]) for q in attempt["questions"]] == [
+        (quiz.question(e["id"]).prompt, None) for e in draws[0]
+    ]
     assert "note" not in attempt
 
 

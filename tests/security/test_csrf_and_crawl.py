@@ -65,6 +65,8 @@ CASES: dict[str, tuple[str, Form, bool]] = {
     "account.send_confirmation": ("B", lambda w: {}, True),  # a mail in the outbox
     "account.confirm_email": ("A", lambda w: {}, True),  # A's address, confirmed
     "lessons.mark_read": ("B", lambda w: {}, True),
+    # X, who has not acknowledged the notice yet (B does so through the quiz's page below).
+    "lessons.acknowledge": ("X", lambda w: {"section": "spine-and-spasm"}, True),
     "quizzes.check": ("B", lambda w: {}, False),
     "quizzes.acknowledge": ("B", lambda w: {}, True),
     "quizzes.start": ("B", lambda w: {}, False),  # B has not read every section yet
@@ -81,6 +83,24 @@ CASES: dict[str, tuple[str, Form, bool]] = {
     "instructor.rotate_codes": ("X", lambda w: {}, True),
     "instructor.archive": ("X", lambda w: {}, True),
     "instructor.restore": ("X", lambda w: {}, True),
+    # Running again: Z, X's co-instructor, adds Y as an instructor too, then removes Y.
+    "instructor.add_instructor": ("Z", lambda w: {"email": w.emails["Y"]}, True),
+    "instructor.remove_instructor": ("Z", lambda w: {}, True),
+    "account.instructor_profile": (
+        "X",
+        lambda w: {
+            "instructor_name": "Xavier K. Kestrel",
+            "instructor_number": "WSI-0042",
+            "issuing_body": "Canadian Red Cross",
+        },
+        True,
+    ),
+    "admin.create_user": (
+        "admin",
+        lambda w: {"name": "Nia Newcomer", "email": "nia.new@example.com", "role": "learner"},
+        True,  # the account and its two mails
+    ),
+    "admin.send_reset": ("admin", lambda w: {}, True),  # Y's reset link, in the outbox
     "admin.update_user": (
         "admin",
         lambda w: {f"u{w.ids['Y']}-role": "admin", f"u{w.ids['Y']}-enabled": "y"},
@@ -93,7 +113,7 @@ CASES: dict[str, tuple[str, Form, bool]] = {
     "certificates.reinstate": ("X", lambda w: {"reason": "Revoked in error"}, True),
     "admin.withdraw_certificate": ("admin", lambda w: {"confirm": "y"}, True),
     "admin.retry_outbox": ("admin", lambda w: {}, True),  # B's failed mail, due again
-    "cohorts.leave": ("A", lambda w: {}, True),
+    "cohorts.leave": ("A", lambda w: {"confirmed": "yes"}, True),
     "account.delete": ("B", lambda w: {"current": NEW_PASSWORD}, True),
     "auth.logout": ("A", lambda w: {}, True),  # ends A's sessions: a row changes
     # A's reset link: it ends A's sessions too, so it comes after A's own posts.
@@ -102,11 +122,15 @@ CASES: dict[str, tuple[str, Form, bool]] = {
         lambda w: {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD},
         True,
     ),
+    # Last: A's account, which every case before may still need.
+    "admin.delete_user": ("admin", lambda w: {"confirmed": "yes"}, True),
 }
 
 
-# Whose id a POST route's user_id is: Y's role changes; B, who joined X's cohort, is removed.
-PERSON_CHANGED = {"admin.update_user": "Y", "instructor.remove": "B"}
+# Whose id a POST route's user_id is: Y's role changes, Y is mailed a reset link and Y, added
+# as an instructor of X's cohort, is removed from it; B, who joined X's cohort, is removed;
+# A's account is deleted.
+PERSON_CHANGED = {"admin.update_user": "Y", "instructor.remove": "B", "admin.delete_user": "A"}
 
 
 def post_url(world: World, endpoint: str) -> str:

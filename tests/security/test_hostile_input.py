@@ -329,7 +329,13 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "account.confirm_email": ("A", f"/account/confirm/{world.confirm_token}", []),
         "account.change_password": ("B", "/account/password", password),
         "account.delete": ("B", "/account/delete", ["current"]),
+        "account.instructor_profile": (
+            "X",
+            "/account/instructor",
+            ["instructor_name", "instructor_number", "issuing_body"],
+        ),
         "lessons.mark_read": ("B", f"/lessons/{LESSON}/sections/spine-and-spasm/read", []),
+        "lessons.acknowledge": ("B", f"/lessons/{LESSON}/notice/acknowledge", ["section"]),
         "quizzes.check": (
             "B",
             f"/quizzes/{LESSON}/checks/spine-and-spasm",
@@ -349,7 +355,7 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
             ["confirm"],
         ),
         "cohorts.join": ("B", "/cohorts/join", ["code"]),
-        "cohorts.leave": ("A", f"/cohorts/{world.x_cohort}/leave", []),
+        "cohorts.leave": ("A", f"/cohorts/{world.x_cohort}/leave", ["confirmed"]),
         "instructor.create": ("Y", "/instructor/cohorts", ["name", "session_date", "lesson"]),
         "instructor.remove": (
             "X",
@@ -359,7 +365,20 @@ def post_forms(world: World, claimable: int) -> dict[str, tuple[str, str, list[s
         "instructor.rotate_codes": ("X", f"/instructor/cohorts/{world.x_cohort}/codes", []),
         "instructor.archive": ("X", f"/instructor/cohorts/{world.x_cohort}/archive", []),
         "instructor.restore": ("X", f"/instructor/cohorts/{world.x_cohort}/restore", []),
+        "instructor.add_instructor": (
+            "X",
+            f"/instructor/cohorts/{world.x_cohort}/instructors",
+            ["email"],
+        ),
+        "instructor.remove_instructor": (
+            "X",
+            f"/instructor/cohorts/{world.x_cohort}/instructors/{world.ids.get('Z', 0)}/remove",
+            [],
+        ),
         "admin.update_user": ("admin", f"/admin/users/{y}", [f"u{y}-role", f"u{y}-enabled"]),
+        "admin.create_user": ("admin", "/admin/users/new", ["name", "email", "role"]),
+        "admin.send_reset": ("admin", f"/admin/users/{y}/reset", []),
+        "admin.delete_user": ("admin", f"/admin/users/{y}/delete", ["confirmed"]),
         "admin.retry_outbox": ("admin", f"/admin/outbox/{world.failed_mail}/retry", []),
         "auth.logout": ("B", "/auth/logout", []),
     }
@@ -489,6 +508,11 @@ def test_text_fields_sent_as_files_are_refused_with_a_message(world):
             "Y",
             "/instructor/cohorts",
             {"name": "New class", "session_date": "2025-03-04", "lesson": LESSON},
+        ),
+        "user creation": (
+            "admin",
+            "/admin/users/new",
+            {"name": "Nia Newcomer", "email": "nia.new@example.com", "role": "learner"},
         ),
     }
     before = snapshot(world.app)

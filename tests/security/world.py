@@ -1,8 +1,8 @@
 """An arranged world for the security tests, built through the app's own pages.
 
 Learner A has read the lesson, passed the final quiz and claimed a certificate (a real PDF);
-learner B has done nothing; instructor X owns a cohort that A joined; instructor Y owns
-another cohort; and there is an admin. A reset mail to B is failed (its server refused B's
+learner B has done nothing; instructor X made a cohort that A joined, and added instructor Z
+to it as a co-instructor; instructor Y made another cohort; and there is an admin. A reset mail to B is failed (its server refused B's
 address). Every state in it was reached by real requests, and the mail by the real worker.
 """
 
@@ -25,7 +25,9 @@ from tests.conftest import PASSWORD, CSRFClient, deliver_outbox
 from tests.smtp import Inbox, smtp_server, smtp_settings
 
 LESSON = "spinal-muscle-spasm"
-ROLES = ("anonymous", "A", "B", "X", "Y", "admin")
+# Z, a co-instructor of X's cohort, comes last: the access matrix's table has a column for
+# each of the others, and Z's is X's (tests/security/test_access_matrix.py).
+ROLES = ("anonymous", "A", "B", "X", "Y", "admin", "Z")
 LOGIN_PATH = "/auth/login"
 
 
@@ -118,6 +120,12 @@ def claim(client: CSRFClient, attempt_id: int, name: str) -> str:
     return match.group(1)
 
 
+def add_instructor(client: CSRFClient, cohort_id: int, email: str) -> None:
+    """Add a co-instructor through the cohort's dashboard."""
+    response = client.post(f"/instructor/cohorts/{cohort_id}/instructors", data={"email": email})
+    assert response.status_code == 302, f"{email} was not added: {response.status_code}"
+
+
 def create_cohort(client: CSRFClient, name: str) -> int:
     response = client.post(
         "/instructor/cohorts",
@@ -170,6 +178,7 @@ def build_world(
         "X": ("xavier.teach@example.com", "Xavier Kestrel", "instructor"),
         "Y": ("yara.teach@example.com", "Yara Heronsby", "instructor"),
         "admin": ("ada.admin@example.com", "Ada Overseer", "admin"),
+        "Z": ("zora.coteach@example.com", "Zora Cotterill", "instructor"),
     }
     ids = {
         role: create_user(email=email, name=name, role=kind).id
@@ -185,6 +194,7 @@ def build_world(
     x, y, a = world.client("X"), world.client("Y"), world.client("A")
     world.x_cohort = create_cohort(x, x_cohort_name)
     world.y_cohort = create_cohort(y, world.cohort_names["Y"])
+    add_instructor(x, world.x_cohort, world.emails["Z"])
     with opened(app) as db:
         for role, cohort_id in (("X", world.x_cohort), ("Y", world.y_cohort)):
             world.join_codes[role] = db.get(Cohort, cohort_id).join_code
