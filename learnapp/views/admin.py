@@ -34,7 +34,7 @@ from learnapp.models import Certificate, Enrolment, OutboxMessage, User
 from learnapp.plurals import counted
 from learnapp.security import login_manager
 from learnapp.views import page_number
-from learnapp.views.auth import _reset_mail
+from learnapp.views.auth import reset_mail
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PAGE_SIZE = 50
@@ -170,7 +170,7 @@ def send_reset(user_id):
             "error",
         )
     else:
-        subject, text = _reset_mail(user)
+        subject, text = reset_mail(user)
         with writing() as db:
             outbox.enqueue_mail(db, user.email, subject, text)
         within = counted(current_app.config["PASSWORD_RESET_MAX_AGE"] // 60, "minute")

@@ -208,7 +208,7 @@ def logout():
 _STAND_IN = User(id=0, name="", email="nobody@example.invalid", password_hash="")
 
 
-def _reset_mail(user: User) -> tuple[str, str]:
+def reset_mail(user: User) -> tuple[str, str]:
     """The subject and text of a password-reset mail for `user`, its link from PUBLIC_URL."""
     link = public_url_for("auth.reset", token=accounts.reset_token(user, current_app.secret_key))
     minutes = current_app.config["PASSWORD_RESET_MAX_AGE"] // 60
@@ -234,7 +234,7 @@ def reset_request():
         # so that the statements run, and their time, are the same and nothing is sent.
         # Nothing here talks to a mail server: the worker sends what was enqueued.
         recipient = user if known else _STAND_IN
-        subject, text = _reset_mail(recipient)
+        subject, text = reset_mail(recipient)
         with writing() as db:
             savepoint = db.begin_nested()
             outbox.enqueue_mail(db, recipient.email, subject, text)

@@ -17,7 +17,7 @@ from learnapp.content import Lesson, Section
 from learnapp.db import get_session, utcnow, writing
 from learnapp.forms import MarkReadForm
 from learnapp.views import catalogue, lesson_or_404
-from learnapp.views.quizzes import _policy as retake_policy
+from learnapp.views.quizzes import retake_policy
 from learnapp.views.skeletons import render_personal
 
 bp = Blueprint("lessons", __name__, url_prefix="/lessons")
@@ -125,11 +125,16 @@ def next_step(db: Session, user_id: int, lesson: Lesson, read: Collection[str]) 
 @bp.get("/<lesson_slug>/")
 @login_required
 def course(lesson_slug):
+    return _with_next_step("lessons/course.html", lesson_slug)
+
+
+def _with_next_step(template: str, lesson_slug: str) -> str:
+    """A page of the lesson's reading state and the learner's next step (course, progress)."""
     lesson = lesson_or_404(lesson_slug)
     db = get_session()
     read, acknowledged = progress.reading_state(db, current_user.id, lesson)
     return render_template(
-        "lessons/course.html",
+        template,
         lesson=lesson,
         read=read,
         acknowledged=acknowledged,
@@ -218,16 +223,7 @@ def mark_read(lesson_slug, section_slug):
 @bp.get("/<lesson_slug>/progress")
 @login_required
 def progress_page(lesson_slug):
-    lesson = lesson_or_404(lesson_slug)
-    db = get_session()
-    read, acknowledged = progress.reading_state(db, current_user.id, lesson)
-    return render_template(
-        "lessons/progress.html",
-        lesson=lesson,
-        read=read,
-        acknowledged=acknowledged,
-        step=next_step(db, current_user.id, lesson, read),
-    )
+    return _with_next_step("lessons/progress.html", lesson_slug)
 
 
 @bp.get("/<lesson_slug>/notice")

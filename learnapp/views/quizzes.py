@@ -54,7 +54,7 @@ def _final_quiz(lesson):
     return catalogue().final_quiz(lesson.slug) or abort(404)
 
 
-def _policy() -> attempts.RetakePolicy:
+def retake_policy() -> attempts.RetakePolicy:
     config = current_app.config
     return attempts.RetakePolicy(
         cooldown=timedelta(minutes=config["QUIZ_RETAKE_COOLDOWN_MINUTES"]),
@@ -138,7 +138,7 @@ def _renewal_opens(db: Session, lesson: Lesson) -> datetime | None:
 def _may_start(db: Session, lesson: Lesson, quiz: Quiz) -> tuple[attempts.QuizStatus, str | None]:
     """The learner's quiz status, and why a start would be refused now (None: it would not),
     by the check the start itself makes."""
-    state = attempts.status(db, current_user.id, lesson, quiz, _policy())
+    state = attempts.status(db, current_user.id, lesson, quiz, retake_policy())
     refused = attempts.refusal(state, _renewal_opens(db, lesson), current_app.config["TIME_ZONE"])
     return state, refused
 
@@ -185,7 +185,7 @@ def start(lesson_slug):
                 lesson,
                 quiz,
                 catalogue(),
-                _policy(),
+                retake_policy(),
                 renewal_opens=_renewal_opens(db, lesson),
                 time_zone=current_app.config["TIME_ZONE"],
             )
